@@ -1,0 +1,43 @@
+# Two commands do everything: `make tutorial` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RUN_ROOT ?= runs/tutorial
+
+.PHONY: setup tutorial test lint lab bench clean-runs
+
+## setup: create .venv if missing and install the package with its pinned dependencies
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+	@echo "setup: environment ready in $(VENV)"
+
+## tutorial: generate the default data and execute every notebook in order, headless
+tutorial: setup
+	$(BIN)/python scripts/run_notebooks.py --run-root $(RUN_ROOT)
+
+## test: the whole test suite (notebooks executed in quick mode) and ruff
+test: setup
+	$(BIN)/ruff check .
+	IIC_QUICK=1 $(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check iic_helpers tests scripts
+
+## lab: open JupyterLab on the notebooks
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+## bench: speed/memory benchmarks (ratios against baselines measured in the same run)
+bench: setup
+	@if ls benchmarks/*.py >/dev/null 2>&1; then \
+		for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done; \
+	else echo "bench: no benchmark scripts yet"; fi
+
+clean-runs:
+	rm -rf runs/

@@ -1,0 +1,83 @@
+"""Top-k retrieval against the original retrieve_clips.topk_retrieval (tests/fixtures)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURES, load_npz
+
+from iic_helpers.retrieval import nearest_neighbours, retrieval_hits, topk_retrieval
+
+REF = load_npz("retrieval_inputs.npz")
+REF_JSON = json.loads((FIXTURES / "retrieval.json").read_text())
+
+
+def test_accuracy_matches_original() -> None:
+    acc = topk_retrieval(REF["X_test"], REF["y_test"], REF["X_train"], REF["y_train"])
+    expected = {int(k): v for k, v in REF_JSON["accuracy"].items()}
+    assert acc == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("max_elements", [1, 40 * 3, 1 << 24])
+def test_per_video_hits_match_original_for_any_chunking(max_elements: int) -> None:
+    hits = retrieval_hits(
+        REF["X_test"],
+        REF["y_test"][:, 0],
+        REF["X_train"],
+        REF["y_train"][:, 0],
+        max_elements=max_elements,
+    )
+    for k in (1, 5, 10, 20, 50):
+        np.testing.assert_array_equal(hits[k].astype(int), REF[f"hit_top{k}"], err_msg=f"k={k}")
+
+
+def test_neighbours_match_sklearn_distances_and_argsort() -> None:
+    idx, dist = nearest_neighbours(REF["X_test"], REF["X_train"], 40)
+    np.testing.assert_array_equal(idx, REF["argsort_indices"])
+    np.testing.assert_allclose(dist, np.sort(REF["cosine_distances"], axis=1), atol=1e-12)
+
+
+def test_no_video_dropped_with_odd_counts() -> None:
+    """The original dropped the last partial batch of 8; every query must count here."""
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(13, 6)).astype(np.float32)
+    query = gallery[:11] + 0.01 * rng.normal(size=(11, 6)).astype(np.float32)
+    labels = np.arange(13)
+    hits = retrieval_hits(query, labels[:11], gallery, labels, ks=(1,))
+    assert hits[1].shape == (11,) and hits[1].all()
+    # The 11th query alone decides between 10/11 and 11/11: make it miss.
+    wrong = labels[:11].copy()
+    wrong[10] = 12
+    assert topk_retrieval(query, wrong, gallery, labels, ks=(1,))[1] == pytest.approx(10 / 11)
+
+
+def test_accepts_torch_any_float_dtype_and_clip_axis() -> None:
+    x_test = torch.tensor(REF["X_test"], dtype=torch.float16)
+    x_train = torch.tensor(REF["X_train"], dtype=torch.bfloat16)
+    acc = topk_retrieval(
+        x_test.float(), torch.tensor(REF["y_test"][:, 0]), x_train.float(), REF["y_train"]
+    )
+    assert set(acc) == {1, 5, 10, 20, 50}
+    assert acc[20] == 1.0
+
+
+def test_errors_and_k_beyond_gallery() -> None:
+    g, q = np.eye(4), np.eye(4)
+    assert topk_retrieval(q, [0, 1, 2, 3], g, [0, 1, 2, 3], ks=(1, 100)) == {1: 1.0, 100: 1.0}
+    with pytest.raises(ValueError, match="labels do not match"):
+        topk_retrieval(q, [0, 1], g, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        topk_retrieval(np.eye(3), [0, 1, 2], g, [0, 1, 2, 3])
+
+
+def test_chunking_bounds_memory_on_a_large_gallery() -> None:
+    """A query x gallery product chunked to 1/8 of the full matrix gives the same neighbours."""
+    gen = torch.Generator().manual_seed(0)
+    gallery = torch.randn(4000, 32, generator=gen)
+    query = torch.randn(64, 32, generator=gen)
+    full_idx, _ = nearest_neighbours(query, gallery, 5, max_elements=64 * 4000)
+    small_idx, _ = nearest_neighbours(query, gallery, 5, max_elements=8 * 4000)
+    np.testing.assert_array_equal(full_idx, small_idx)
