@@ -108,9 +108,7 @@ class LoadReport:
                 *_listing(self.unexpected),
             ]
         if self.mismatched:
-            rows = [
-                f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in self.mismatched
-            ]
+            rows = [f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in self.mismatched]
             lines += [f"Shape mismatches ({len(rows)}, skipped):", *_listing(rows)]
         if self.missing and self.unexpected and len(self.loaded) < len(self.missing):
             lines.append(

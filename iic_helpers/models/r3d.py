@@ -86,7 +86,9 @@ class SpatioTemporalResBlock(nn.Module):
         if downsample:
             self.downsampleconv = conv_type(in_channels, out_channels, 1, stride=2)
             self.downsamplebn = nn.BatchNorm3d(out_channels)
-        self.conv1 = conv_type(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
+        self.conv1 = conv_type(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding
+        )
         self.bn1 = nn.BatchNorm3d(out_channels)
         self.relu1 = nn.ReLU()
         self.conv2 = conv_type(out_channels, out_channels, kernel_size, padding=padding)
