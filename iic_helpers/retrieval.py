@@ -9,7 +9,10 @@ matrix is computed in chunks of queries so that memory stays bounded for any gal
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -203,3 +206,179 @@ def topk_retrieval(
         query_feats, query_labels, gallery_feats, gallery_labels, ks, max_elements=max_elements
     )
     return {k: float(h.mean()) if h.size else 0.0 for k, h in hits.items()}
+
+
+# --------------------------------------------------------------------------- features
+
+FEATURE_KINDS = ("conv5", "pool")
+RETRIEVAL_VIEWS = ("rgb", "res")
+
+
+def clip_features(model: torch.nn.Module, clips: torch.Tensor, kind: str) -> torch.Tensor:
+    """Retrieval features of clips ``(B, C, T, H, W)`` from a backbone's conv5 map.
+
+    ``"conv5"``: the original's features, max-pool (1, 2, 2) then flatten (C, T, H, W);
+    9216-d for 16x112x112 input at width 64. ``"pool"``: global average, ``(B, 8w)``.
+    """
+    fmap = model.forward_features(clips)
+    if kind == "pool":
+        return fmap.mean(dim=(2, 3, 4))
+    if kind == "conv5":
+        if fmap.shape[-1] < 2 or fmap.shape[-2] < 2:
+            raise ValueError(
+                f"conv5 map {tuple(fmap.shape[1:])} is too small for the (1, 2, 2) max-pool; "
+                "use features='pool' at this input size"
+            )
+        return torch.nn.functional.max_pool3d(fmap, (1, 2, 2), (1, 2, 2)).flatten(1)
+    raise ValueError(f"features must be one of {FEATURE_KINDS}, got {kind!r}")
+
+
+@torch.no_grad()
+def extract_features(
+    model: torch.nn.Module,
+    dataset: torch.utils.data.Dataset,
+    *,
+    views: Sequence[str] = RETRIEVAL_VIEWS,
+    features: str = "conv5",
+    batch_size: int = 8,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Features of every video of an eval-mode dataset, for each view, in one pass.
+
+    Args:
+        model: a backbone with ``forward_features`` (put in eval mode here).
+        dataset: items ``(clips, label, i)``, ``clips`` ``(N_clips, C, T, H, W)``.
+        views: ``"rgb"`` and/or ``"res"`` (residual frames of the same clips).
+        features: ``"conv5"`` or ``"pool"`` (see :func:`clip_features`).
+
+    Returns:
+        ``({view: (N, N_clips, D) float32}, labels (N,) int64)``; no video is dropped.
+    """
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from .views import residual
+
+    for view in views:
+        if view not in RETRIEVAL_VIEWS:
+            raise ValueError(f"views must be among {RETRIEVAL_VIEWS}, got {view!r}")
+    device = torch.device(device)
+    model = model.eval().to(device)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=num_workers
+    )
+    out: dict[str, list[np.ndarray]] = {view: [] for view in views}
+    labels = []
+    for clips, label, _ in tqdm(loader, desc="features", disable=not progress, leave=False):
+        b, n = clips.shape[:2]
+        flat = clips.flatten(0, 1).to(device)
+        for view in views:
+            x = residual(flat) if view == "res" else flat
+            out[view].append(clip_features(model, x, features).float().view(b, n, -1).cpu().numpy())
+        labels.append(torch.as_tensor(label).view(-1))
+    feats = {view: np.concatenate(chunks) for view, chunks in out.items()}
+    return feats, torch.cat(labels).numpy().astype(np.int64)
+
+
+def merge_views(feats: dict[str, np.ndarray]) -> np.ndarray:
+    """The original's ``--merge``: RGB and residual features concatenated, not normalised."""
+    return np.concatenate([feats["rgb"], feats["res"]], axis=-1)
+
+
+# --------------------------------------------------------------------------- the whole protocol
+
+
+def backbone_for_checkpoint(checkpoint: Any, cfg: Any) -> tuple[str, int]:
+    """``(backbone name, width)`` a checkpoint was trained with.
+
+    This project's checkpoints carry their ``config``; original IIC pretraining
+    checkpoints carry ``opt.model`` at width 64; otherwise ``cfg``'s values are used.
+    """
+    if isinstance(checkpoint, dict):
+        saved = checkpoint.get("config")
+        if isinstance(saved, dict) and "backbone" in saved:
+            return str(saved["backbone"]), int(saved["width"])
+        opt = checkpoint.get("opt")
+        if opt is not None and hasattr(opt, "model"):
+            return str(opt.model), 64
+    return cfg.backbone, cfg.width
+
+
+def run_retrieval(
+    cfg: Any,
+    checkpoint: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    max_videos: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The paper's retrieval protocol: test videos query the training videos.
+
+    Builds eval datasets (``cfg.eval_clips`` clips per video, centre crop), a backbone
+    (random when ``checkpoint`` is None: the paper's "random init" row), extracts RGB and
+    residual features (``cfg.retrieval_features``) and writes ``<run_dir>/results.json`` with
+    ``"retrieval"`` (merged RGB + residual, the paper's best R3D row) and
+    ``"retrieval_variants"`` (``"rgb"``, ``"res"``, ``"merged"``). Returns that dict.
+    """
+    from .config import resolve_device
+    from .data.builders import clip_dataset
+    from .models import build_backbone, load_weights, read_checkpoint
+
+    device = resolve_device(cfg.device)
+    obj = read_checkpoint(checkpoint) if checkpoint is not None else None
+    name, width = backbone_for_checkpoint(obj, cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_backbone(name, width=width)
+    if obj is not None:
+        load_weights(model, obj, strict=True)
+    gallery_set = clip_dataset(cfg, subset="train", mode="eval", max_videos=max_videos)
+    query_set = clip_dataset(cfg, subset="test", mode="eval", max_videos=max_videos)
+    kwargs = dict(
+        features=cfg.retrieval_features,
+        device=device,
+        num_workers=cfg.num_workers,
+        progress=progress,
+    )
+    gallery, gallery_labels = extract_features(model, gallery_set, **kwargs)
+    query, query_labels = extract_features(model, query_set, **kwargs)
+    gallery["merged"], query["merged"] = merge_views(gallery), merge_views(query)
+    variants = {}
+    for view in ("rgb", "res", "merged"):
+        acc = topk_retrieval(query[view], query_labels, gallery[view], gallery_labels)
+        variants[view] = {f"top{k}": v for k, v in acc.items()}
+    results = {
+        "retrieval": variants["merged"],
+        "retrieval_variants": variants,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "backbone": name,
+        "width": width,
+        "features": cfg.retrieval_features,
+        "n_query": int(len(query_labels)),
+        "n_gallery": int(len(gallery_labels)),
+        "chance_top1": _chance_top1(query_labels, gallery_labels),
+    }
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "results.json"
+        previous = json.loads(path.read_text()) if path.exists() else {}
+        previous.update(results)
+        path.write_text(json.dumps(previous, indent=2) + "\n")
+        np.savez_compressed(
+            run_dir / "retrieval_features.npz",
+            query_labels=query_labels,
+            gallery_labels=gallery_labels,
+            **{f"query_{v}": query[v] for v in ("rgb", "res")},
+            **{f"gallery_{v}": gallery[v] for v in ("rgb", "res")},
+        )
+    return results
+
+
+def _chance_top1(query_labels: np.ndarray, gallery_labels: np.ndarray) -> float:
+    """Expected top-1 of a random ranking: mean gallery frequency of each query's label."""
+    counts = np.bincount(
+        gallery_labels, minlength=int(max(query_labels.max(), gallery_labels.max())) + 1
+    )
+    return float((counts[query_labels] / len(gallery_labels)).mean())

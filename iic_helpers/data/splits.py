@@ -139,7 +139,9 @@ def _read_class_index(path: Path) -> list[str]:
     for n, line in _read_lines(path):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
-            raise SplitFormatError(f"{path}, line {n}: expected '<index> <ClassName>', got {line!r}")
+            raise SplitFormatError(
+                f"{path}, line {n}: expected '<index> <ClassName>', got {line!r}"
+            )
         index, name = int(parts[0]), parts[1]
         if index in entries:
             raise SplitFormatError(f"{path}, line {n}: class index {index} appears twice")

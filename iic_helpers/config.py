@@ -1,0 +1,188 @@
+"""Presets: ``tiny`` (CPU, synthetic data) and ``paper`` (GPU, UCF101/HMDB51, the official recipe).
+
+A :class:`Config` is a flat dataclass so that every field can be overridden from a notebook
+(``make_config("tiny", epochs=3)``) or the command line (``--set k=512``). It is saved as
+``config.json`` in every run directory and restored on ``--resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["Config", "PRESETS", "make_config", "parse_overrides", "resolve_device", "quick_mode"]
+
+
+@dataclass
+class Config:
+    """Every setting of pretraining, evaluation and fine-tuning (paper values by default)."""
+
+    preset: str = "paper"
+    # data
+    data_root: str = "data/ucf101"
+    split: int = 1
+    clip_len: int = 16
+    resize: tuple[int, int] = (128, 171)
+    crop: int = 112
+    flip: bool = False
+    num_workers: int = 8
+    cache_videos: bool = False
+    # model
+    backbone: str = "r3d"
+    width: int = 64
+    # IIC objective
+    view2: str = "res"  # res | rgb | u | v
+    intra_negative: str = "repeat"  # repeat | shuffle | none (= CMC baseline)
+    k: int = 1024
+    temperature: float = 0.07
+    nce_momentum: float = 0.5
+    softmax: bool = True
+    normalize_features: bool = False
+    center_features: bool = False
+    negative_gradient: bool = False
+    # optimisation (pretraining)
+    epochs: int = 240
+    batch_size: int = 16
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_milestones: tuple[int, ...] = (45, 90, 125, 160)
+    lr_gamma: float = 0.2
+    drop_last: bool = False
+    # evaluation
+    eval_clips: int = 10
+    retrieval_features: str = "conv5"  # conv5 | pool
+    # fine-tuning
+    ft_epochs: int = 150
+    ft_lr: float = 1e-3
+    ft_weight_decay: float = 5e-4
+    # run
+    seed: int = 632
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA only
+    channels_last: bool = True  # channels_last_3d on CUDA only
+    save_every: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Config:
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        return cls().replace(**values)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> Config:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with fields replaced; values are coerced to the field's type."""
+        hints = typing.get_type_hints(type(self))
+        names = {f.name for f in dataclasses.fields(self)}
+        coerced = {}
+        for name, value in overrides.items():
+            if name not in names:
+                raise ValueError(
+                    f"unknown config field {name!r}; fields are: {', '.join(sorted(names))}"
+                )
+            coerced[name] = _coerce(name, value, hints[name])
+        return dataclasses.replace(self, **coerced)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Coerce JSON / command-line values to the annotated type (tuples, bools, numbers)."""
+    origin = typing.get_origin(hint)
+    try:
+        if origin is tuple:
+            if isinstance(value, str):
+                value = [v for v in value.replace("x", ",").split(",") if v.strip()]
+            item = typing.get_args(hint)[0]
+            return tuple(item(v) for v in value)
+        if hint is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(value)
+                return lowered in {"true", "1", "yes"}
+            return bool(value)
+        if hint in (int, float, str):
+            if hint is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return hint(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"config field {name!r}: cannot read {value!r} as {hint}") from err
+    return value
+
+
+PAPER = Config()
+
+#: Sized by measurement on a 2-core CPU (see README, "The tiny preset").
+TINY = Config(
+    preset="tiny",
+    data_root="data/synthetic",
+    clip_len=16,
+    resize=(37, 49),
+    crop=32,
+    num_workers=0,
+    cache_videos=True,
+    backbone="r3d",
+    width=8,
+    k=64,
+    epochs=40,
+    batch_size=16,
+    lr=0.01,
+    lr_milestones=(1000,),
+    normalize_features=True,
+    center_features=True,
+    eval_clips=5,
+    retrieval_features="pool",
+    ft_epochs=30,
+    ft_lr=0.01,
+    seed=0,
+)
+
+PRESETS: dict[str, Config] = {"paper": PAPER, "tiny": TINY}
+
+
+def make_config(preset: str = "tiny", **overrides: Any) -> Config:
+    """The preset ``preset`` with fields overridden: ``make_config("tiny", epochs=2)``."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[preset].replace(**overrides)
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """``["k=512", "view2=rgb"]`` -> ``{"k": "512", "view2": "rgb"}`` (coerced by ``replace``)."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set expects FIELD=VALUE, got {pair!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def quick_mode(default: bool = False) -> bool:
+    """True when the environment variable ``IIC_QUICK=1`` is set (CI), else ``default``."""
+    return os.environ.get("IIC_QUICK", "") == "1" or default

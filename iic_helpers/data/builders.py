@@ -1,0 +1,62 @@
+"""Datasets from a :class:`~iic_helpers.config.Config`: the one place that maps settings to data.
+
+``clip_dataset(cfg, subset, mode)`` reads the split list under ``cfg.data_root`` and wraps it in
+a :class:`ClipDataset` with the preset's clip length, transforms and views.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .dataset import ClipDataset
+from .splits import read_split
+from .transforms import eval_transform, train_transform
+
+
+def resolve_data_root(data_root: str | Path) -> Path:
+    """``data_root`` as given if it exists, else relative to the repository (for notebooks)."""
+    root = Path(data_root)
+    if root.exists() or root.is_absolute():
+        return root
+    repo_relative = Path(__file__).resolve().parents[2] / root
+    return repo_relative if repo_relative.exists() else root
+
+
+def clip_dataset(
+    cfg: Any,
+    subset: str = "train",
+    mode: str = "train",
+    *,
+    max_videos: int | None = None,
+) -> ClipDataset:
+    """The clip dataset a preset trains or evaluates on.
+
+    Args:
+        cfg: a :class:`~iic_helpers.config.Config`.
+        subset: ``"train"`` or ``"test"`` split list.
+        mode: ``"train"`` (one random clip, random crop) or ``"eval"`` (``cfg.eval_clips``
+            evenly spaced clips, centre crop).
+        max_videos: keep every n-th video so that at most this many remain (quick mode).
+    """
+    root = resolve_data_root(cfg.data_root)
+    records = read_split(root, split=cfg.split, subset=subset)
+    if max_videos is not None and len(records) > max_videos:
+        step = -(-len(records) // max_videos)
+        records = records[::step]
+    if mode == "train":
+        transform = train_transform(cfg.resize, cfg.crop, flip=cfg.flip)
+    elif mode == "eval":
+        transform = eval_transform(cfg.resize, cfg.crop)
+    else:
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    views = ("rgb", cfg.view2) if cfg.view2 in ("u", "v") else ("rgb",)
+    return ClipDataset(
+        records,
+        clip_len=cfg.clip_len,
+        mode=mode,
+        num_clips=cfg.eval_clips,
+        transform=transform,
+        views=views if mode == "train" else ("rgb",),
+        cache=cfg.cache_videos,
+    )

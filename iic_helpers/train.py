@@ -1,0 +1,340 @@
+"""Training loops: IIC / CMC pretraining (and, later, fine-tuning and the linear probe).
+
+``pretrain(cfg)`` follows the original ``train_ssl.py`` step for step: one shared backbone
+encodes the RGB clip (view 1), view 2 (residual frames, the RGB clip again, or flow) and the
+intra-negative in three separate forward passes (each with its own BatchNorm statistics);
+:class:`~iic_helpers.losses.MemoryBankNCE` scores them against the memory bank; SGD with a
+MultiStepLR schedule steps once per epoch.
+
+Each epoch's randomness (shuffling, clip positions, crops, intra-negatives, memory-bank
+samples) is derived from ``(seed, epoch)``, so ``--resume`` reaches exactly the weights of an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import Config, resolve_device
+from .data.builders import clip_dataset
+from .losses import MemoryBankNCE, NCECriterion, NCESoftmaxLoss
+from .models import build_backbone
+from .negatives import intra_negative
+from .views import residual
+
+__all__ = ["pretrain", "PretrainState", "HISTORY_FIELDS", "read_history", "default_run_dir"]
+
+HISTORY_FIELDS = (
+    "epoch",
+    "loss",
+    "loss_v1",
+    "loss_v2",
+    "pos_score_v1",
+    "pos_score_v2",
+    "feat_norm",
+    "lr",
+    "seconds",
+)
+VIEW2_CHOICES = ("res", "rgb", "u", "v")
+INTRA_CHOICES = ("repeat", "shuffle", "none")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint was left intact."""
+
+
+def default_run_dir(cfg: Config, kind: str = "pretrain") -> Path:
+    """``runs/<preset>-<kind>-<intra>-<view2>-s<seed>``."""
+    return Path("runs") / f"{cfg.preset}-{kind}-{cfg.intra_negative}-{cfg.view2}-s{cfg.seed}"
+
+
+class PretrainState:
+    """Everything one pretraining run holds: model, optional centring head, contrast, optimiser.
+
+    Built from a config and the number of training videos; ``state_dict()`` is the checkpoint.
+    """
+
+    def __init__(self, cfg: Config, n_data: int, device: torch.device) -> None:
+        _check_pretrain_config(cfg)
+        self.cfg = cfg
+        self.device = device
+        self.model = build_backbone(cfg.backbone, width=cfg.width).to(device)
+        feat_dim = self.model.feature_dim
+        # Centring (not in the original): BatchNorm without affine parameters on the features.
+        self.head: nn.Module = (
+            nn.BatchNorm1d(feat_dim, affine=False) if cfg.center_features else nn.Identity()
+        ).to(device)
+        self.contrast = MemoryBankNCE(
+            feat_dim,
+            n_data,
+            k=cfg.k,
+            temperature=cfg.temperature,
+            momentum=cfg.nce_momentum,
+            softmax=cfg.softmax,
+            intra_negative=cfg.intra_negative != "none",
+            normalize=cfg.normalize_features,
+            negative_gradient=cfg.negative_gradient,
+        ).to(device)
+        self.criterion = NCESoftmaxLoss() if cfg.softmax else NCECriterion(n_data)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
+        )
+        self.epoch = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        scheduler = self.scheduler.state_dict()
+        scheduler["milestones"] = dict(scheduler["milestones"])  # Counter -> dict (safe load)
+        return {
+            "model": self.model.state_dict(),
+            "head": self.head.state_dict(),
+            "contrast": self.contrast.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": scheduler,
+            "epoch": self.epoch,
+            "rng": rng_state(),
+            "config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.head.load_state_dict(state["head"])
+        self.contrast.load_state_dict(state["contrast"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        scheduler = dict(state["scheduler"])
+        scheduler["milestones"] = collections.Counter(scheduler["milestones"])
+        self.scheduler.load_state_dict(scheduler)
+        self.epoch = int(state["epoch"])
+        set_rng_state(state["rng"])
+
+    def encode(self, clips: torch.Tensor) -> torch.Tensor:
+        """Backbone + centring head: ``(B, C, T, H, W) -> (B, D)``."""
+        return self.head(self.model(clips))
+
+
+def _check_pretrain_config(cfg: Config) -> None:
+    if cfg.view2 not in VIEW2_CHOICES:
+        raise ValueError(f"view2 must be one of {VIEW2_CHOICES}, got {cfg.view2!r}")
+    if cfg.intra_negative not in INTRA_CHOICES:
+        raise ValueError(
+            f"intra_negative must be one of {INTRA_CHOICES}, got {cfg.intra_negative!r}"
+        )
+    if cfg.intra_negative == "shuffle" and cfg.clip_len % 4:
+        raise ValueError(
+            f"intra_negative='shuffle' needs clip_len divisible by 4, got {cfg.clip_len}"
+        )
+
+
+def _views(
+    batch: torch.Tensor | dict[str, torch.Tensor], view2: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(view 1 RGB, view 2) from a loader batch; ``(B, C, T, H, W)`` each."""
+    if isinstance(batch, dict):
+        rgb = batch["rgb"]
+        return rgb, (batch[view2] if view2 in ("u", "v") else _second_view(rgb, view2))
+    return batch, _second_view(batch, view2)
+
+
+def _second_view(rgb: torch.Tensor, view2: str) -> torch.Tensor:
+    if view2 == "res":
+        return residual(rgb)
+    if view2 == "rgb":
+        return rgb
+    raise ValueError(f"view2={view2!r} needs flow clips: build the dataset with that view")
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919) % (2**31)
+
+
+def pretrain_step(
+    state: PretrainState,
+    batch: torch.Tensor | dict[str, torch.Tensor],
+    index: torch.Tensor,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One optimisation step; returns the step's statistics. Raises on a non-finite loss."""
+    cfg, device = state.cfg, state.device
+    if isinstance(batch, dict):
+        batch = {name: clip.to(device, non_blocking=True) for name, clip in batch.items()}
+    else:
+        batch = batch.to(device, non_blocking=True)
+    view1, view2 = _views(batch, cfg.view2)
+    index = index.to(device)
+    amp = cfg.amp and device.type == "cuda"
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        feat_v1 = state.encode(view1)
+        feat_v2 = feat_v1 if cfg.view2 == "rgb" else state.encode(view2)
+        feat_neg = None
+        if cfg.intra_negative != "none":
+            negatives = intra_negative(view1, cfg.intra_negative, generator)
+            if cfg.negative_gradient:
+                feat_neg = state.encode(negatives)
+            else:  # the original: only updates memory_neg (and BatchNorm statistics)
+                feat_neg = state.encode(negatives).detach()
+    feat_v1, feat_v2 = feat_v1.float(), feat_v2.float()
+    feat_neg = None if feat_neg is None else feat_neg.float()
+    out_v1, out_v2 = state.contrast(feat_v1, feat_v2, index, feat_neg)
+    loss_v1, loss_v2 = state.criterion(out_v1).sum(), state.criterion(out_v2).sum()
+    loss = loss_v1 + loss_v2
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(f"loss is {loss.item()}")
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    return {
+        "loss": loss.item(),
+        "loss_v1": loss_v1.item(),
+        "loss_v2": loss_v2.item(),
+        "pos_score_v1": out_v1[:, 0].mean().item(),
+        "pos_score_v2": out_v2[:, 0].mean().item(),
+        "feat_norm": feat_v1.detach().norm(dim=1).mean().item(),
+    }
+
+
+def _append_history(path: Path, row: dict[str, float]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({key: row[key] for key in HISTORY_FIELDS})
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, float]]:
+    """Rows of ``<run_dir>/history.csv`` as dicts of floats."""
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no history at {path}: run pretrain first")
+    with path.open() as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keep the header and the first ``epochs`` rows (a resumed run rewrites the rest)."""
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[: 1 + epochs]))
+
+
+def pretrain(
+    cfg: Config,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    max_steps_per_epoch: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """IIC (or CMC, with ``intra_negative="none"``) pretraining; returns the run directory.
+
+    Args:
+        cfg: the configuration (``make_config("tiny", ...)``); ``cfg.epochs`` is the total.
+        run_dir: where ``config.json``, ``checkpoint.pt`` and ``history.csv`` go.
+        resume: continue the run in ``run_dir`` from its saved epoch up to ``cfg.epochs``
+            with the saved configuration (only ``epochs`` may differ).
+        on_epoch_end: called with each epoch's history row (e.g. to redraw a loss curve).
+        max_steps_per_epoch: cap the steps per epoch (quick mode).
+        progress: show a tqdm progress bar.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    ckpt_path = run_dir / "checkpoint.pt"
+    saved = None
+    if resume:
+        saved = load_checkpoint(ckpt_path)
+        saved_cfg = Config.from_dict(saved["config"])
+        differing = {
+            k for k, v in saved_cfg.to_dict().items() if k != "epochs" and cfg.to_dict()[k] != v
+        }
+        if differing:
+            print(f"pretrain: resuming with the saved configuration (ignoring {sorted(differing)})")
+        cfg = saved_cfg.replace(epochs=cfg.epochs)
+    elif ckpt_path.exists():
+        raise FileExistsError(
+            f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or choose another "
+            "run directory"
+        )
+    device = resolve_device(cfg.device)
+    dataset = clip_dataset(cfg, subset="train", mode="train")
+    torch.manual_seed(cfg.seed)  # weights and memory-bank initialisation
+    state = PretrainState(cfg, len(dataset), device)
+    if saved is not None:
+        state.load_state_dict(saved)
+        _truncate_history(run_dir / "history.csv", state.epoch)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.to_json(run_dir / "config.json")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        if cfg.channels_last:
+            state.model.to(memory_format=torch.channels_last_3d)
+
+    epochs = range(state.epoch, cfg.epochs)
+    bar = tqdm(epochs, desc=f"pretrain {cfg.intra_negative}", disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        seed = _epoch_seed(cfg.seed, epoch)
+        torch.manual_seed(seed)
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            drop_last=cfg.drop_last,
+            num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(seed),
+            persistent_workers=False,
+        )
+        generator = torch.Generator(device=device).manual_seed(seed + 1)
+        state.model.train()
+        state.head.train()
+        totals: dict[str, float] = collections.defaultdict(float)
+        steps = 0
+        for batch, _, index in loader:
+            try:
+                stats = pretrain_step(state, batch, index, generator)
+            except NonFiniteLossError as err:
+                raise NonFiniteLossError(
+                    f"{err} at epoch {epoch + 1}, step {steps + 1}; stopped. The last good "
+                    f"checkpoint ({ckpt_path}, epoch {state.epoch}) is intact. Lower the "
+                    "learning rate or check the data."
+                ) from None
+            for key, value in stats.items():
+                totals[key] += value
+            steps += 1
+            if max_steps_per_epoch is not None and steps >= max_steps_per_epoch:
+                break
+        lr = state.optimizer.param_groups[0]["lr"]
+        state.scheduler.step()
+        state.epoch = epoch + 1
+        row = {key: value / max(steps, 1) for key, value in totals.items()}
+        row.update(epoch=state.epoch, lr=lr, seconds=time.perf_counter() - start)
+        if state.epoch % cfg.save_every == 0 or state.epoch == cfg.epochs:
+            save_checkpoint(state.state_dict(), ckpt_path)
+        _append_history(run_dir / "history.csv", row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    return run_dir
+
+
+def uniform_loss(cfg: Config) -> float:
+    """The summed two-view softmax loss when all scores are equal: ``2 ln(columns)``."""
+    columns = 2 * (cfg.k + 1) if cfg.intra_negative != "none" else cfg.k + 1
+    return 2 * math.log(columns)

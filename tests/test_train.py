@@ -1,0 +1,125 @@
+"""Pretraining loop: learning, exact resume, NaN guard, checkpoint format, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from iic_helpers.__main__ import main as cli
+from iic_helpers.checkpoint import load_checkpoint
+from iic_helpers.config import make_config
+from iic_helpers.data import make_synthetic_dataset
+from iic_helpers.train import HISTORY_FIELDS, PretrainState, pretrain, read_history
+
+SMALL = dict(
+    clip_len=8,
+    resize=(18, 24),
+    crop=16,
+    width=4,
+    k=8,
+    batch_size=4,
+    eval_clips=2,
+    lr_milestones=(1,),
+    lr_gamma=0.5,
+)
+
+
+@pytest.fixture(scope="module")
+def small_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    return make_synthetic_dataset(
+        root / "data",
+        n_groups=9,
+        clips_per_group=1,
+        num_frames=12,
+        size=32,
+        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
+    )
+
+
+def _cfg(root: Path, **overrides):
+    return make_config("tiny", data_root=str(root), **{**SMALL, **overrides})
+
+
+def test_resume_reaches_the_weights_of_an_uninterrupted_run(small_root: Path, tmp_path) -> None:
+    straight = pretrain(_cfg(small_root, epochs=2), tmp_path / "straight", progress=False)
+    pretrain(_cfg(small_root, epochs=1), tmp_path / "split", progress=False)
+    resumed = pretrain(_cfg(small_root, epochs=2), tmp_path / "split", resume=True, progress=False)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    assert a["epoch"] == b["epoch"] == 2
+    for part in ("model", "contrast", "head"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
+    assert a["scheduler"] == b["scheduler"]
+    rows_a, rows_b = read_history(straight), read_history(resumed)
+    assert [r["loss"] for r in rows_a] == [r["loss"] for r in rows_b]
+    # the learning rate followed MultiStepLR([1], 0.5) through the resume
+    assert [r["lr"] for r in rows_b] == pytest.approx([0.01, 0.005])
+
+
+def test_checkpoint_layout_and_history(small_root: Path, tmp_path) -> None:
+    run = pretrain(_cfg(small_root, epochs=1), tmp_path / "run", progress=False)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)  # safe to load as is
+    assert set(ckpt) >= {"model", "contrast", "optimizer", "scheduler", "epoch", "rng", "config"}
+    assert "conv1.temporal_spatial_conv.weight" in ckpt["model"]  # original key layout
+    assert set(ckpt["contrast"]) >= {"memory_v1", "memory_v2", "memory_neg"}
+    assert json.loads((run / "config.json").read_text())["epochs"] == 1
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header) == HISTORY_FIELDS
+    with pytest.raises(FileExistsError, match="resume"):
+        pretrain(_cfg(small_root, epochs=1), run, progress=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(small_root, tmp_path, monkeypatch) -> None:
+    run = tmp_path / "nan"
+    pretrain(_cfg(small_root, epochs=1), run, progress=False)
+    good = load_checkpoint(run / "checkpoint.pt")["model"]
+    original = PretrainState.encode
+    monkeypatch.setattr(PretrainState, "encode", lambda self, x: original(self, x) * math.nan)
+    with pytest.raises(FloatingPointError, match="last good checkpoint"):
+        pretrain(_cfg(small_root, epochs=2), run, resume=True, progress=False)
+    after = load_checkpoint(run / "checkpoint.pt")
+    assert after["epoch"] == 1
+    assert all(torch.equal(good[k], after["model"][k]) for k in good)
+
+
+@pytest.mark.parametrize("intra", ["repeat", "shuffle", "none"])
+def test_variants_run(small_root, tmp_path, intra) -> None:
+    cfg = _cfg(small_root, epochs=1, intra_negative=intra)
+    run = pretrain(cfg, tmp_path / intra, progress=False)
+    loss = read_history(run)[0]["loss"]
+    assert math.isfinite(loss) and loss > 0
+    columns = load_checkpoint(run / "checkpoint.pt")["contrast"]
+    assert ("memory_neg" in columns) == (intra != "none")
+
+
+def test_short_run_lowers_the_loss(small_root, tmp_path) -> None:
+    """Ten epochs on 8 videos: the contrastive loss falls clearly below its first epoch."""
+    cfg = _cfg(small_root, epochs=10, lr=0.05, k=4)
+    rows = read_history(pretrain(cfg, tmp_path / "learn", progress=False))
+    assert rows[-1]["loss"] < rows[0]["loss"] - 0.3
+
+
+def test_cli_pretrain_then_retrieve(small_root, tmp_path, capsys) -> None:
+    run = tmp_path / "cli"
+    common = ["--data-root", str(small_root), "--run-dir", str(run)]
+    sets = [
+        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+        for k, v in SMALL.items()
+    ]
+    assert cli(["pretrain", *common, "--epochs", "1", *sets]) == 0
+    assert cli(["retrieve", *common, "--checkpoint", str(run / "checkpoint.pt"), *sets]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["retrieval"]) == {"top1", "top5", "top10", "top20", "top50"}
+    assert set(results["retrieval_variants"]) == {"rgb", "res", "merged"}
+    assert results["n_query"] == 7 * 4  # every test video counted
+    out = capsys.readouterr().out
+    assert "results.json" in out and "checkpoint.pt" in out
+    # bad input: one-line reason, non-zero exit
+    assert cli(["retrieve", *common, "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    assert cli(["pretrain", *common, "--set", "nope=1"]) == 2
