@@ -1,6 +1,6 @@
 """Command line: ``python -m iic_helpers COMMAND`` (see ``--help``).
 
-Commands: ``make-synthetic``, ``validate``, ``pretrain``, ``retrieve``. Common flags:
+Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``. Common flags:
 ``--preset``, ``--data-root``, ``--run-dir``, ``--epochs N`` (total), ``--seed``,
 ``--set FIELD=VALUE`` (any preset field, repeatable). Every command prints what it did and
 where it wrote it, and exits non-zero with a one-line reason on bad input.
@@ -64,6 +64,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_flow(args: argparse.Namespace) -> int:
+    from .data import read_split, resolve_data_root
+    from .data.flow import write_flow_for_records
+
+    cfg = config_from_args(args)
+    root = resolve_data_root(cfg.data_root)
+    start = time.perf_counter()
+    records = read_split(root, cfg.split, "train") + read_split(root, cfg.split, "test")
+    counts = write_flow_for_records(records, method=args.method)
+    print(
+        f"flow: {counts['written']} videos written, {counts['skipped']} already done, "
+        f"in {time.perf_counter() - start:.0f} s -> {root / 'flow'}/u, /v"
+    )
+    return 0
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from .train import default_run_dir, pretrain
 
@@ -102,6 +118,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "make-synthetic": (cmd_make_synthetic, "write the synthetic motion dataset"),
     "validate": (cmd_validate, "check a dataset root against its split lists"),
+    "flow": (cmd_flow, "compute optical flow (u, v JPEG folders) for a dataset root"),
     "pretrain": (cmd_pretrain, "IIC / CMC pretraining"),
     "retrieve": (cmd_retrieve, "video retrieval top-k with a checkpoint or a random network"),
 }
@@ -122,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="NAME=INT",
                 help="generator option, e.g. n_groups=25",
             )
+        if name == "flow":
+            p.add_argument("--method", default="farneback", choices=("farneback", "tvl1"))
         if name == "pretrain":
             p.add_argument(
                 "--resume", action="store_true", help="continue the run in --run-dir up to --epochs"

@@ -376,9 +376,9 @@ def _shape_sdf(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             [-0.6 - u, (0.7 * u + 1.6 * v - 0.7) / n, (0.7 * u - 1.6 * v - 0.7) / n]
         )
     if shape == "tee":
-        return np.minimum(_box(u, v, -0.15, 0.0, 0.65, 0.2), _box(u, v, 0.6, 0.0, 0.18, 0.62))
+        return np.minimum(_box(u, v, -0.15, 0.0, 0.65, 0.26), _box(u, v, 0.6, 0.0, 0.22, 0.62))
     if shape == "ell":
-        return np.minimum(_box(u, v, -0.5, 0.0, 0.2, 0.7), _box(u, v, 0.0, 0.5, 0.7, 0.2))
+        return np.minimum(_box(u, v, -0.45, 0.0, 0.27, 0.72), _box(u, v, 0.0, 0.45, 0.72, 0.27))
     raise ValueError(f"unknown shape {shape!r}; choose from {list(SYNTHETIC_SHAPES)}")
 
 
