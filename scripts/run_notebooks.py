@@ -28,8 +28,14 @@ def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
     return found
 
 
-def run_all(run_root: Path, quick: bool, only: list[str] | None = None) -> list[Path]:
-    """Execute notebooks in order under ``run_root``; return the executed copies."""
+def run_all(
+    run_root: Path, quick: bool, only: list[str] | None = None, in_place: bool = False
+) -> list[Path]:
+    """Execute notebooks in order under ``run_root``; return the executed copies.
+
+    ``in_place`` refreshes the committed notebooks themselves with their own parameters
+    (no injected cell), which is how the outputs in ``notebooks/`` are produced.
+    """
     import papermill
 
     notebooks = notebooks_in_order(only)
@@ -42,12 +48,12 @@ def run_all(run_root: Path, quick: bool, only: list[str] | None = None) -> list[
     executed = []
     for nb in notebooks:
         start = time.perf_counter()
-        target = out_dir / nb.name
+        target = nb if in_place else out_dir / nb.name
         print(f"run_notebooks: executing {nb.relative_to(REPO)} (quick={quick}) ...", flush=True)
         papermill.execute_notebook(
             str(nb),
             str(target),
-            parameters={"RUN_ROOT": str(run_root), "QUICK": quick},
+            parameters=None if in_place else {"RUN_ROOT": str(run_root), "QUICK": quick},
             cwd=str(NOTEBOOKS),
             kernel_name="python3",
             progress_bar=False,
@@ -67,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         help="CI mode: shrink data and epochs (also set by IIC_QUICK=1)",
     )
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 01")
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="refresh the committed notebooks' outputs (their own default parameters)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    executed = run_all(args.run_root, args.quick, args.only)
+    executed = run_all(args.run_root, args.quick, args.only, args.in_place)
     if executed:
         print(
             f"run_notebooks: {len(executed)} notebooks in {time.perf_counter() - start:.0f} s; "

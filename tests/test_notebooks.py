@@ -1,0 +1,67 @@
+"""The tutorial notebooks: committed with clean outputs, and executing headless (quick mode)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PARAMETERS = {"PRESET", "DATA_ROOT", "RUN_ROOT", "DEVICE", "SEED", "QUICK"}
+
+
+def test_notebooks_exist_in_order() -> None:
+    names = [p.name[:2] for p in NOTEBOOKS]
+    assert names[:2] == ["00", "01"]
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and "learn" in nb.cells[0].source.lower()
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    assigned = {line.split("=")[0].strip() for line in params[0].source.splitlines() if "=" in line}
+    assert PARAMETERS <= assigned
+    last = nb.cells[-1].source.lower()
+    assert "summary" in last and "exercises" in last
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "committed with outputs, every cell run"
+    for cell in code:
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"error output in {path.name}"
+            assert "Traceback" not in json.dumps(output.get("text", ""))
+    pngs = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
+    assert pngs >= 2, f"{path.name} shows {pngs} PNG figures"
+    assert "nn.Module" not in "".join(c.source for c in code), "model code belongs in iic_helpers"
+
+
+def test_notebooks_execute_headless_in_quick_mode(tmp_path: Path) -> None:
+    """Runs every notebook in order under one RUN_ROOT, as `make test` and `make tutorial`."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "run_notebooks.py"),
+            "--quick",
+            "--run-root",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    executed = sorted((tmp_path / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in executed] == [p.name for p in NOTEBOOKS]
+    for path in executed:
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+        assert not errors, f"{path.name}: {errors[:1]}"
+    assert len(list((tmp_path / "figures").glob("*.png"))) >= 4
