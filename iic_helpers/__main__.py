@@ -1,6 +1,7 @@
 """Command line: ``python -m iic_helpers COMMAND`` (see ``--help``).
 
-Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``. Common flags:
+Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``,
+``finetune``, ``linear-probe``. Common flags:
 ``--preset``, ``--data-root``, ``--run-dir``, ``--epochs N`` (total), ``--seed``,
 ``--set FIELD=VALUE`` (any preset field, repeatable). Every command prints what it did and
 where it wrote it, and exits non-zero with a one-line reason on bad input.
@@ -115,12 +116,47 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .finetune import finetune
+    from .runs import read_results
+
+    cfg = config_from_args(args)
+    if args.epochs is not None:  # --epochs is the fine-tuning length here
+        cfg = cfg.replace(ft_epochs=args.epochs)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{cfg.preset}-finetune"
+    start = time.perf_counter()
+    finetune(cfg, args.checkpoint, run_dir)
+    result = read_results(run_dir)["finetune"]
+    print(
+        f"finetune: test accuracy {100 * result['test_accuracy']:.1f} % "
+        f"(best validation epoch {result['best_epoch']}, init: {result['init']}) in "
+        f"{time.perf_counter() - start:.0f} s; wrote {run_dir / 'results.json'}, "
+        f"{run_dir / 'best.pt'}, {run_dir / 'history.csv'}"
+    )
+    return 0
+
+
+def cmd_linear_probe(args: argparse.Namespace) -> int:
+    from .finetune import linear_probe
+
+    cfg = config_from_args(args)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{cfg.preset}-linear-probe"
+    result = linear_probe(cfg, args.checkpoint, run_dir)["linear_probe"]
+    print(
+        f"linear-probe: test accuracy {100 * result['accuracy']:.1f} % ({result['init']}); "
+        f"wrote {run_dir / 'results.json'}"
+    )
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "make-synthetic": (cmd_make_synthetic, "write the synthetic motion dataset"),
     "validate": (cmd_validate, "check a dataset root against its split lists"),
     "flow": (cmd_flow, "compute optical flow (u, v JPEG folders) for a dataset root"),
     "pretrain": (cmd_pretrain, "IIC / CMC pretraining"),
     "retrieve": (cmd_retrieve, "video retrieval top-k with a checkpoint or a random network"),
+    "finetune": (cmd_finetune, "fine-tune a backbone (checkpoint or random) for recognition"),
+    "linear-probe": (cmd_linear_probe, "frozen features + logistic regression"),
 }
 
 
@@ -145,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--resume", action="store_true", help="continue the run in --run-dir up to --epochs"
             )
-        if name == "retrieve":
+        if name in ("retrieve", "finetune", "linear-probe"):
             p.add_argument("--checkpoint", help="ours or an original IIC checkpoint")
     return parser
 

@@ -60,10 +60,14 @@ class Config:
     # evaluation
     eval_clips: int = 10
     retrieval_features: str = "conv5"  # conv5 | pool
-    # fine-tuning
+    # fine-tuning (ft_lr: layers named linear/conv4/conv5; ft_base_lr: the others)
     ft_epochs: int = 150
     ft_lr: float = 1e-3
+    ft_base_lr: float = 1e-3
     ft_weight_decay: float = 5e-4
+    ft_val_fraction: float = 0.084  # the original held out 800 of UCF101's 9537 videos
+    ft_patience: int = 50  # ReduceLROnPlateau on the validation loss, factor 0.1
+    ft_view: str = "rgb"  # rgb | res
     # run
     seed: int = 632
     device: str = "auto"
@@ -152,6 +156,9 @@ TINY = Config(
     retrieval_features="pool",
     ft_epochs=30,
     ft_lr=0.01,
+    ft_base_lr=0.01,
+    ft_val_fraction=0.1,
+    ft_patience=10,
     seed=0,
 )
 

@@ -9,7 +9,6 @@ matrix is computed in chunks of queries so that memory stays bounded for any gal
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -360,12 +359,9 @@ def run_retrieval(
         "chance_top1": _chance_top1(query_labels, gallery_labels),
     }
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / "results.json"
-        previous = json.loads(path.read_text()) if path.exists() else {}
-        previous.update(results)
-        path.write_text(json.dumps(previous, indent=2) + "\n")
+        from .runs import update_results
+
+        run_dir = update_results(run_dir, results).parent
         np.savez_compressed(
             run_dir / "retrieval_features.npz",
             query_labels=query_labels,

@@ -14,7 +14,6 @@ uninterrupted run.
 from __future__ import annotations
 
 import collections
-import csv
 import math
 import time
 from collections.abc import Callable
@@ -29,12 +28,22 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Config, resolve_device
 from .data.builders import clip_dataset
+from .finetune import finetune, linear_probe
 from .losses import MemoryBankNCE, NCECriterion, NCESoftmaxLoss
 from .models import build_backbone
 from .negatives import intra_negative
+from .runs import append_csv_row, read_csv_rows
 from .views import residual
 
-__all__ = ["pretrain", "PretrainState", "HISTORY_FIELDS", "read_history", "default_run_dir"]
+__all__ = [
+    "finetune",
+    "linear_probe",
+    "pretrain",
+    "PretrainState",
+    "HISTORY_FIELDS",
+    "read_history",
+    "default_run_dir",
+]
 
 HISTORY_FIELDS = (
     "epoch",
@@ -209,22 +218,9 @@ def pretrain_step(
     }
 
 
-def _append_history(path: Path, row: dict[str, float]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({key: row[key] for key in HISTORY_FIELDS})
-
-
 def read_history(run_dir: str | Path) -> list[dict[str, float]]:
     """Rows of ``<run_dir>/history.csv`` as dicts of floats."""
-    path = Path(run_dir) / "history.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"no history at {path}: run pretrain first")
-    with path.open() as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    return read_csv_rows(Path(run_dir) / "history.csv")
 
 
 def _truncate_history(path: Path, epochs: int) -> None:
@@ -327,7 +323,7 @@ def pretrain(
         row.update(epoch=state.epoch, lr=lr, seconds=time.perf_counter() - start)
         if state.epoch % cfg.save_every == 0 or state.epoch == cfg.epochs:
             save_checkpoint(state.state_dict(), ckpt_path)
-        _append_history(run_dir / "history.csv", row)
+        append_csv_row(run_dir / "history.csv", HISTORY_FIELDS, row)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
         if on_epoch_end is not None:
             on_epoch_end(row)

@@ -1,0 +1,294 @@
+"""Action recognition from a (pre)trained backbone: fine-tuning and the linear probe.
+
+``finetune(cfg, checkpoint)`` follows the original ``ft_classify.py`` recipe (SGD, momentum
+0.9, two parameter groups: layers named ``linear``/``conv4``/``conv5`` at ``ft_lr``, the
+rest at ``ft_base_lr``; ReduceLROnPlateau on the validation loss) with the evaluation bugs
+fixed: validation uses eval transforms, the test accuracy weights every video once (logits
+averaged over its ``eval_clips`` clips), and both learning rates take effect.
+
+``linear_probe(cfg, checkpoint)`` freezes the backbone, averages its pooled features over
+each video's clips and fits a logistic regression: the quick standard protocol.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from .checkpoint import save_checkpoint
+from .config import Config, resolve_device
+from .data.builders import clip_dataset, resolve_data_root
+from .data.splits import read_classes
+from .models import build_backbone, load_weights, read_checkpoint
+from .retrieval import backbone_for_checkpoint, extract_features
+from .runs import append_csv_row, update_results
+from .views import residual
+
+__all__ = [
+    "FINETUNE_FIELDS",
+    "finetune",
+    "linear_probe",
+    "video_accuracy",
+    "predict_videos",
+    "parameter_groups",
+]
+
+FINETUNE_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+_TOP_LAYERS = ("linear", "conv4", "conv5")
+
+
+def parameter_groups(model: nn.Module, ft_lr: float, base_lr: float) -> list[dict[str, Any]]:
+    """The original's two groups: names containing linear/conv4/conv5 get ``ft_lr``."""
+    top, rest = [], []
+    for name, param in model.named_parameters():
+        (top if any(key in name for key in _TOP_LAYERS) else rest).append(param)
+    return [{"params": rest, "lr": base_lr}, {"params": top, "lr": ft_lr}]
+
+
+def video_accuracy(video_logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of videos whose clip-averaged logits pick the right class.
+
+    Args:
+        video_logits: ``(N, num_clips, num_classes)`` or ``(N, num_classes)``.
+        labels: ``(N,)``.
+
+    Every video counts once (the original weighted batches of 16 videos equally, so the last
+    partial batch was over-weighted).
+    """
+    if video_logits.dim() == 3:
+        video_logits = video_logits.mean(dim=1)
+    labels = torch.as_tensor(labels).view(-1)
+    if video_logits.shape[0] != labels.shape[0]:
+        raise ValueError(f"{video_logits.shape[0]} videos but {labels.shape[0]} labels")
+    return (video_logits.argmax(dim=1) == labels).float().mean().item()
+
+
+def _input(clips: torch.Tensor, view: str) -> torch.Tensor:
+    if view == "res":
+        return residual(clips)
+    if view == "rgb":
+        return clips
+    raise ValueError(f"ft_view must be 'rgb' or 'res', got {view!r}")
+
+
+@torch.no_grad()
+def predict_videos(
+    model: nn.Module,
+    dataset: torch.utils.data.Dataset,
+    *,
+    view: str = "rgb",
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of every clip of every video of an eval-mode dataset.
+
+    Returns:
+        ``(logits (N, num_clips, num_classes), labels (N,))``; no video is dropped.
+    """
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    all_logits, all_labels = [], []
+    for clips, labels, _ in tqdm(loader, desc="predict", disable=not progress, leave=False):
+        b, n = clips.shape[:2]
+        logits = model(_input(clips.flatten(0, 1).to(device), view))
+        all_logits.append(logits.float().view(b, n, -1).cpu())
+        all_labels.append(torch.as_tensor(labels).view(-1))
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def _init_backbone(cfg: Config, checkpoint: Any, num_classes: int) -> tuple[nn.Module, str]:
+    """A classifier initialised from a checkpoint (ours or original) or at random."""
+    obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    name, width = backbone_for_checkpoint(obj, cfg)
+    model = build_backbone(name, width=width, num_classes=num_classes)
+    if obj is None:
+        return model, "random initialisation"
+    report = load_weights(model, obj, strict=False)
+    unexpected_ok = all(k.startswith("linear.") for k in report.unexpected)
+    missing_ok = all(k.startswith("linear.") for k in report.missing)
+    if report.mismatched or not missing_ok or not unexpected_ok:
+        raise ValueError(
+            f"checkpoint {checkpoint} does not fit a {name} (width {width}) backbone: {report}"
+        )
+    return model, f"{len(report.loaded)} tensors from {checkpoint}"
+
+
+def _split_validation(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    n_val = max(1, round(fraction * n)) if fraction > 0 else 0
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def finetune(
+    cfg: Config,
+    checkpoint: str | Path | dict | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    max_videos: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Fine-tune a backbone with a linear classifier on ``cfg.data_root``; returns the run dir.
+
+    Writes ``config.json``, ``history.csv``, ``best.pt`` (the best validation epoch, in the
+    checkpoint layout of DESIGN.md) and ``results.json`` with ``"finetune"`` =
+    ``{"test_accuracy", "best_epoch", "best_val_accuracy", "init"}``, plus
+    ``test_predictions.npz`` (clip logits and labels of every test video).
+    """
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"{cfg.preset}-finetune"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.to_json(run_dir / "config.json")
+    device = resolve_device(cfg.device)
+    classes = read_classes(resolve_data_root(cfg.data_root), cfg.split)
+    torch.manual_seed(cfg.seed)
+    model, init = _init_backbone(cfg, checkpoint, len(classes))
+    model = model.to(device)
+
+    train_full = clip_dataset(cfg, "train", "train", max_videos=max_videos)
+    eval_full = clip_dataset(cfg, "train", "eval", max_videos=max_videos)
+    train_idx, val_idx = _split_validation(len(train_full), cfg.ft_val_fraction, cfg.seed)
+    train_set, val_set = Subset(train_full, train_idx), Subset(eval_full, val_idx)
+    test_set = clip_dataset(cfg, "test", "eval", max_videos=max_videos)
+
+    optimizer = torch.optim.SGD(
+        parameter_groups(model, cfg.ft_lr, cfg.ft_base_lr),
+        momentum=cfg.momentum,
+        weight_decay=cfg.ft_weight_decay,
+    )
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=0.1, patience=cfg.ft_patience, min_lr=1e-5
+    )
+    history_path = run_dir / "history.csv"
+    history_path.unlink(missing_ok=True)
+    best = {"val_acc": -1.0, "epoch": 0, "state": None}
+    bar = tqdm(range(cfg.ft_epochs), desc="finetune", disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        loader = DataLoader(
+            train_set,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            num_workers=cfg.num_workers,
+            generator=torch.Generator().manual_seed(cfg.seed + epoch),
+        )
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        for clips, labels, _ in loader:
+            clips, labels = clips.to(device), torch.as_tensor(labels).to(device)
+            logits = model(_input(clips, cfg.ft_view))
+            loss = F.cross_entropy(logits, labels)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"fine-tuning loss is {loss.item()} at epoch {epoch + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(labels)
+            correct += (logits.argmax(1) == labels).sum().item()
+            seen += len(labels)
+        val_logits, val_labels = predict_videos(model, val_set, view=cfg.ft_view, device=device)
+        val_loss = F.cross_entropy(val_logits.mean(1), val_labels).item()
+        val_acc = video_accuracy(val_logits, val_labels)
+        plateau.step(val_loss)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / max(seen, 1),
+            "train_acc": correct / max(seen, 1),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": optimizer.param_groups[1]["lr"],
+            "seconds": time.perf_counter() - start,
+        }
+        append_csv_row(history_path, FINETUNE_FIELDS, row)
+        if val_acc > best["val_acc"]:
+            best = {
+                "val_acc": val_acc,
+                "epoch": epoch + 1,
+                "state": copy.deepcopy(model.state_dict()),
+            }
+            save_checkpoint(
+                {"model": best["state"], "epoch": epoch + 1, "config": cfg.to_dict()},
+                run_dir / "best.pt",
+            )
+        bar.set_postfix(val_acc=f"{val_acc:.2f}")
+
+    model.load_state_dict(best["state"])
+    test_logits, test_labels = predict_videos(model, test_set, view=cfg.ft_view, device=device)
+    results = {
+        "finetune": {
+            "test_accuracy": video_accuracy(test_logits, test_labels),
+            "best_epoch": best["epoch"],
+            "best_val_accuracy": best["val_acc"],
+            "init": init,
+            "n_test": len(test_labels),
+        }
+    }
+    np.savez_compressed(
+        run_dir / "test_predictions.npz",
+        logits=test_logits.numpy(),
+        labels=test_labels.numpy(),
+        classes=np.array(classes),
+    )
+    update_results(run_dir, results)
+    return run_dir
+
+
+def linear_probe(
+    cfg: Config,
+    checkpoint: str | Path | dict | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    view: str = "rgb",
+    max_videos: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Frozen-backbone linear probe: pooled features averaged over clips + logistic regression.
+
+    Returns (and, with ``run_dir``, merges into ``results.json``) ``{"linear_probe":
+    {"accuracy", "view", "init"}}``; accuracy is per test video.
+    """
+    from .data.motion_baselines import linear_probe_accuracy
+
+    device = resolve_device(cfg.device)
+    obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    name, width = backbone_for_checkpoint(obj, cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_backbone(name, width=width)
+    if obj is not None:
+        load_weights(model, obj, strict=False)
+    kwargs = dict(views=(view,), features="pool", device=device, progress=progress)
+    train_feats, train_labels = extract_features(
+        model, clip_dataset(cfg, "train", "eval", max_videos=max_videos), **kwargs
+    )
+    test_feats, test_labels = extract_features(
+        model, clip_dataset(cfg, "test", "eval", max_videos=max_videos), **kwargs
+    )
+    accuracy = linear_probe_accuracy(
+        train_feats[view].mean(1),
+        train_labels,
+        test_feats[view].mean(1),
+        test_labels,
+        seed=cfg.seed,
+    )
+    results = {
+        "linear_probe": {
+            "accuracy": accuracy,
+            "view": view,
+            "init": "random" if obj is None else str(checkpoint),
+            "n_test": int(len(test_labels)),
+        }
+    }
+    if run_dir is not None:
+        update_results(run_dir, results)
+    return results

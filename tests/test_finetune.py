@@ -1,0 +1,163 @@
+"""Fine-tuning, video-level accuracy and the linear probe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from iic_helpers.__main__ import main as cli
+from iic_helpers.config import make_config
+from iic_helpers.data import make_synthetic_dataset
+from iic_helpers.finetune import (
+    finetune,
+    linear_probe,
+    parameter_groups,
+    predict_videos,
+    video_accuracy,
+)
+from iic_helpers.models import build_backbone
+
+SMALL = dict(
+    clip_len=8,
+    resize=(18, 24),
+    crop=16,
+    width=4,
+    batch_size=4,
+    eval_clips=2,
+    ft_epochs=2,
+    ft_val_fraction=0.25,
+)
+
+
+@pytest.fixture(scope="module")
+def small_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("ft") / "data",
+        n_groups=9,
+        clips_per_group=1,
+        num_frames=12,
+        size=32,
+        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
+    )
+
+
+def test_video_accuracy_weights_every_video_once() -> None:
+    """17 videos in batches of 16: the original would weight the last one like 16 others."""
+    labels = torch.zeros(17, dtype=torch.long)
+    logits = torch.zeros(17, 10, 3)
+    logits[:16, :, 0] = 1.0  # 16 right
+    logits[16, :, 1] = 1.0  # the last video (alone in its batch) wrong
+    assert video_accuracy(logits, labels) == pytest.approx(16 / 17)
+    batch_weighted = (1.0 + 0.0) / 2  # what averaging per-batch accuracies gives
+    assert video_accuracy(logits, labels) != pytest.approx(batch_weighted)
+
+
+def test_video_accuracy_averages_logits_over_clips() -> None:
+    # clip votes say class 1 twice, but the averaged logits say class 0
+    logits = torch.tensor([[[0.0, 0.1], [0.0, 0.1], [5.0, 0.0]]])
+    assert video_accuracy(logits, torch.tensor([0])) == 1.0
+    with pytest.raises(ValueError, match="labels"):
+        video_accuracy(logits, torch.tensor([0, 1]))
+
+
+def test_parameter_groups_follow_the_original_names() -> None:
+    model = build_backbone("r3d", width=4, num_classes=5)
+    groups = parameter_groups(model, ft_lr=0.1, base_lr=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    top = [names[id(p)] for p in groups[1]["params"]]
+    assert groups[1]["lr"] == 0.1 and groups[0]["lr"] == 0.01
+    assert all(n.startswith(("conv4", "conv5", "linear")) for n in top)
+    assert "linear.weight" in top and "conv1.temporal_spatial_conv.weight" not in top
+
+
+def test_finetune_from_an_original_format_checkpoint(small_root, tmp_path) -> None:
+    cfg = make_config("tiny", data_root=str(small_root), **SMALL)
+    pretrained = build_backbone("r3d", width=4)
+    for p in pretrained.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    torch.save(
+        {
+            "model": pretrained.state_dict(),
+            "opt": argparse.Namespace(model="r3d", lr=0.01),
+            "contrast": {"memory_l": torch.zeros(3, 4)},
+            "epoch": 240,
+        },
+        tmp_path / "orig.pth",
+    )
+    # our own layout: the width comes from the config
+    run = finetune(cfg, {"model": pretrained.state_dict()}, tmp_path / "ft", progress=False)
+    results = json.loads((run / "results.json").read_text())["finetune"]
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert results["n_test"] == 7 * 4  # every test video
+    assert "tensors from" in results["init"]
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert "linear.weight" in best["model"]
+    # the backbone started from the checkpoint, not at random
+    model = build_backbone("r3d", width=4, num_classes=4)
+    model.load_state_dict(best["model"])
+    rows = (run / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + SMALL["ft_epochs"]
+    # an original-format file (opt => width 64) whose tensors do not fit is refused clearly
+    with pytest.raises(ValueError, match="does not fit"):
+        finetune(cfg, tmp_path / "orig.pth", tmp_path / "bad", progress=False)
+
+
+def test_original_width64_checkpoint_loads_for_finetuning(small_root, tmp_path) -> None:
+    """A real-size original checkpoint (R3D, width 64) initialises the classifier."""
+    from iic_helpers.finetune import _init_backbone
+
+    original = build_backbone("r3d", width=64)
+    path = tmp_path / "r3d_ssl.pth"
+    torch.save(
+        {"model": original.state_dict(), "opt": argparse.Namespace(model="r3d"), "epoch": 240}, path
+    )
+    cfg = make_config("tiny", data_root=str(small_root))
+    model, init = _init_backbone(cfg, path, num_classes=4)
+    assert model.linear.out_features == 4
+    sd = original.state_dict()
+    assert torch.equal(
+        model.state_dict()["conv5.block1.conv2.temporal_spatial_conv.weight"],
+        sd["conv5.block1.conv2.temporal_spatial_conv.weight"],
+    )
+    assert "72 tensors" in init
+
+
+def test_predict_videos_keeps_every_video(small_root) -> None:
+    from iic_helpers.data.builders import clip_dataset
+
+    cfg = make_config("tiny", data_root=str(small_root), **SMALL)
+    test_set = clip_dataset(cfg, "test", "eval")
+    model = build_backbone("r3d", width=4, num_classes=4)
+    logits, labels = predict_videos(model, test_set, batch_size=3)
+    assert logits.shape == (len(test_set), 2, 4) and labels.shape == (len(test_set),)
+
+
+def test_linear_probe_and_cli(small_root, tmp_path, capsys) -> None:
+    cfg = make_config("tiny", data_root=str(small_root), **SMALL)
+    result = linear_probe(cfg, None, tmp_path / "lp", progress=False)["linear_probe"]
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["n_test"] == 28
+    sets = [
+        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+        for k, v in SMALL.items()
+    ]
+    code = cli(
+        ["linear-probe", "--data-root", str(small_root), "--run-dir", str(tmp_path / "lp2"), *sets]
+    )
+    assert code == 0 and "linear-probe: test accuracy" in capsys.readouterr().out
+    code = cli(
+        [
+            "finetune",
+            "--data-root",
+            str(small_root),
+            "--run-dir",
+            str(tmp_path / "ft2"),
+            "--epochs",
+            "1",
+            *sets,
+        ]
+    )
+    assert code == 0 and "finetune: test accuracy" in capsys.readouterr().out
