@@ -94,7 +94,8 @@ class PretrainState:
             softmax=cfg.softmax,
             intra_negative=cfg.intra_negative != "none",
             normalize=cfg.normalize_features,
-            negative_gradient=cfg.negative_gradient,
+            # CMC (no intra-negative bank) has nothing to route a gradient through
+            negative_gradient=cfg.negative_gradient and cfg.intra_negative != "none",
         ).to(device)
         self.criterion = NCESoftmaxLoss() if cfg.softmax else NCECriterion(n_data)
         self.optimizer = torch.optim.SGD(
@@ -194,7 +195,7 @@ def pretrain_step(
         feat_neg = None
         if cfg.intra_negative != "none":
             negatives = intra_negative(view1, cfg.intra_negative, generator)
-            if cfg.negative_gradient:
+            if state.contrast.negative_gradient:
                 feat_neg = state.encode(negatives)
             else:  # the original: only updates memory_neg (and BatchNorm statistics)
                 feat_neg = state.encode(negatives).detach()

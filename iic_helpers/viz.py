@@ -21,6 +21,7 @@ __all__ = [
     "show_views",
     "animate_views",
     "plot_history",
+    "plot_embedding",
 ]
 
 
@@ -139,4 +140,41 @@ def plot_history(
     ax.set_ylabel(key)
     ax.legend()
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_embedding(
+    xy: np.ndarray,
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    ax: plt.Axes | None = None,
+    *,
+    title: str | None = None,
+    markers: Sequence[str] | None = None,
+    legend: bool = True,
+) -> plt.Axes:
+    """Scatter a 2-D projection coloured by class (colours from :func:`class_colors`)."""
+    colors = class_colors(class_names)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    labels = np.asarray(labels)
+    markers = np.asarray(markers if markers is not None else ["o"] * len(labels))
+    for label, name in enumerate(class_names):
+        for marker in np.unique(markers):
+            keep = (labels == label) & (markers == marker)
+            if keep.any():
+                ax.scatter(
+                    *xy[keep].T,
+                    s=14 if marker == "o" else 30,
+                    marker=marker,
+                    color=colors[name],
+                    label=name if marker == "o" else None,
+                    alpha=0.8,
+                )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    if legend:
+        ax.legend(fontsize=7, markerscale=1.2, loc="best", ncols=2)
     return ax

@@ -1,0 +1,40 @@
+"""Embedding projections and the numbers printed beside them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from iic_helpers.embed import knn_accuracy, project, silhouette
+
+
+def _clusters(n: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 8) * 5
+    labels = np.repeat(np.arange(3), n)
+    return centres[labels] + rng.normal(size=(3 * n, 8)) * 0.3, labels
+
+
+def test_knn_and_silhouette_on_separated_and_random_clusters() -> None:
+    x, y = _clusters()
+    assert knn_accuracy(x, y) == 1.0
+    assert silhouette(x, y) > 0.8
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=x.shape)
+    assert knn_accuracy(noise, y) < 0.6
+    assert abs(silhouette(noise, y)) < 0.2
+
+
+def test_clip_axis_is_averaged() -> None:
+    x, y = _clusters()
+    stacked = np.stack([x, x], axis=1)  # (N, 2 clips, D)
+    assert knn_accuracy(stacked, y) == knn_accuracy(x, y)
+
+
+def test_tsne_projection_is_seeded() -> None:
+    x, _ = _clusters(10)
+    a, b = project(x, "tsne", seed=0), project(x, "tsne", seed=0)
+    assert a.shape == (30, 2)
+    np.testing.assert_allclose(a, b)
+    with pytest.raises(ValueError, match="method"):
+        project(x, "pca")
