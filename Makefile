@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_ROOT ?= runs/tutorial
 
-.PHONY: setup tutorial test lint lab bench clean-runs
+.PHONY: setup tutorial test lint lab bench checkpoints clean-runs
 
 ## setup: create .venv if missing and install the package with its pinned dependencies
 setup: $(STAMP)
@@ -28,6 +28,10 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check iic_helpers tests scripts
+
+## checkpoints: retrain the shipped tiny-preset checkpoints on the CPU (see README for the time)
+checkpoints: setup
+	$(BIN)/python scripts/make_checkpoints.py
 
 ## lab: open JupyterLab on the notebooks
 lab: setup

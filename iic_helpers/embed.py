@@ -7,8 +7,9 @@ leave-one-out kNN accuracy (cosine) and the silhouette score of the classes.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-__all__ = ["PROJECTIONS", "project", "knn_accuracy", "silhouette"]
+__all__ = ["PROJECTIONS", "knn_accuracy", "negative_similarity", "project", "silhouette"]
 
 PROJECTIONS = ("tsne", "umap")
 
@@ -68,3 +69,31 @@ def silhouette(features: np.ndarray, labels: np.ndarray) -> float:
     from sklearn.metrics import silhouette_score
 
     return float(silhouette_score(_as_2d(features), np.asarray(labels).ravel(), metric="cosine"))
+
+
+def negative_similarity(
+    model: torch.nn.Module,
+    clips: torch.Tensor,
+    kind: str = "repeat",
+    *,
+    seed: int = 0,
+) -> np.ndarray:
+    """Cosine similarity between each clip's pooled feature and its own intra-negative's.
+
+    Args:
+        model: a backbone (set to eval mode here).
+        clips: ``(B, C, T, H, W)`` RGB clips.
+        kind: ``"repeat"`` or ``"shuffle"``.
+
+    Returns:
+        ``(B,)`` similarities; near 1 means the network cannot tell the clip from its
+        motion-broken version (appearance only), lower means it encodes motion.
+    """
+    from .negatives import intra_negative
+
+    model.eval()
+    negatives = intra_negative(clips, kind, torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        anchor = model.forward_features(clips).mean(dim=(2, 3, 4))
+        negative = model.forward_features(negatives).mean(dim=(2, 3, 4))
+    return torch.nn.functional.cosine_similarity(anchor, negative, dim=1).numpy()

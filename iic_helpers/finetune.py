@@ -29,7 +29,7 @@ from .config import Config, resolve_device
 from .data.builders import clip_dataset, resolve_data_root
 from .data.splits import read_classes
 from .models import build_backbone, load_weights, read_checkpoint
-from .retrieval import backbone_for_checkpoint, extract_features
+from .retrieval import backbone_for_checkpoint, extract_features, load_backbone
 from .runs import append_csv_row, update_results
 from .views import residual
 
@@ -261,12 +261,7 @@ def linear_probe(
     from .data.motion_baselines import linear_probe_accuracy
 
     device = resolve_device(cfg.device)
-    obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
-    name, width = backbone_for_checkpoint(obj, cfg)
-    torch.manual_seed(cfg.seed)
-    model = build_backbone(name, width=width)
-    if obj is not None:
-        load_weights(model, obj, strict=False)
+    model, obj = load_backbone(cfg, checkpoint, strict=False)
     kwargs = dict(views=(view,), features="pool", device=device, progress=progress)
     train_feats, train_labels = extract_features(
         model, clip_dataset(cfg, "train", "eval", max_videos=max_videos), **kwargs

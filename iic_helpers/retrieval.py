@@ -305,6 +305,25 @@ def backbone_for_checkpoint(checkpoint: Any, cfg: Any) -> tuple[str, int]:
     return cfg.backbone, cfg.width
 
 
+def load_backbone(
+    cfg: Any, checkpoint: str | Path | dict | None = None, *, strict: bool = True
+) -> tuple[torch.nn.Module, Any]:
+    """The backbone a checkpoint holds (ours or original), or a seeded random one.
+
+    Returns ``(model, checkpoint object or None)``; architecture and width come from the
+    checkpoint when it says (:func:`backbone_for_checkpoint`), else from ``cfg``.
+    """
+    from .models import build_backbone, load_weights, read_checkpoint
+
+    obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    name, width = backbone_for_checkpoint(obj, cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_backbone(name, width=width)
+    if obj is not None:
+        load_weights(model, obj, strict=strict)
+    return model, obj
+
+
 def run_retrieval(
     cfg: Any,
     checkpoint: str | Path | None = None,
@@ -323,15 +342,10 @@ def run_retrieval(
     """
     from .config import resolve_device
     from .data.builders import clip_dataset
-    from .models import build_backbone, load_weights, read_checkpoint
 
     device = resolve_device(cfg.device)
-    obj = read_checkpoint(checkpoint) if checkpoint is not None else None
+    model, obj = load_backbone(cfg, checkpoint)
     name, width = backbone_for_checkpoint(obj, cfg)
-    torch.manual_seed(cfg.seed)
-    model = build_backbone(name, width=width)
-    if obj is not None:
-        load_weights(model, obj, strict=True)
     gallery_set = clip_dataset(cfg, subset="train", mode="eval", max_videos=max_videos)
     query_set = clip_dataset(cfg, subset="test", mode="eval", max_videos=max_videos)
     kwargs = dict(
@@ -366,10 +380,21 @@ def run_retrieval(
             run_dir / "retrieval_features.npz",
             query_labels=query_labels,
             gallery_labels=gallery_labels,
+            query_paths=np.array([str(r.path) for r in query_set.records]),
+            gallery_paths=np.array([str(r.path) for r in gallery_set.records]),
             **{f"query_{v}": query[v] for v in ("rgb", "res")},
             **{f"gallery_{v}": gallery[v] for v in ("rgb", "res")},
         )
     return results
+
+
+def load_retrieval_features(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """What :func:`run_retrieval` saved: ``{query,gallery}_{rgb,res,labels,paths}`` arrays."""
+    path = Path(run_dir) / "retrieval_features.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"no features at {path}: run retrieval first (notebook 03)")
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
 
 
 def _chance_top1(query_labels: np.ndarray, gallery_labels: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_csv_row", "read_csv_rows", "update_results", "read_results"]
+__all__ = ["adopt_checkpoint", "append_csv_row", "read_csv_rows", "read_results", "update_results"]
 
 
 def append_csv_row(path: Path, fields: Sequence[str], row: Mapping[str, Any]) -> None:
@@ -45,3 +45,26 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"no results at {path}: run retrieve / finetune first")
     return json.loads(path.read_text())
+
+
+def adopt_checkpoint(source: str | Path, run_dir: str | Path) -> Path:
+    """Make ``run_dir`` a run built from a shipped checkpoint file (``checkpoints/*.pt``).
+
+    Copies the checkpoint to ``<run_dir>/checkpoint.pt``, its ``<stem>.history.csv`` (when
+    present) to ``history.csv``, and writes ``config.json`` from the checkpoint's config, so
+    later notebooks read it exactly like a run trained here.
+    """
+    import shutil
+
+    from .checkpoint import load_checkpoint
+
+    source, run_dir = Path(source), Path(run_dir)
+    state = load_checkpoint(source)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, run_dir / "checkpoint.pt")
+    history = source.with_suffix(".history.csv")
+    if history.exists():
+        shutil.copyfile(history, run_dir / "history.csv")
+    if isinstance(state.get("config"), dict):
+        (run_dir / "config.json").write_text(json.dumps(state["config"], indent=2) + "\n")
+    return run_dir

@@ -22,6 +22,7 @@ __all__ = [
     "animate_views",
     "plot_history",
     "plot_embedding",
+    "neighbour_grid",
 ]
 
 
@@ -45,6 +46,12 @@ def to_frames(clip: Any) -> np.ndarray:
     if frames.dtype == np.uint8:
         return frames.astype(np.float32) / 255.0
     return np.clip(frames.astype(np.float32), 0.0, 1.0)
+
+
+def _as_image(image: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 3)`` frame (uint8 or float) as float in ``[0, 1]``."""
+    image = np.asarray(image)
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else np.clip(image, 0, 1)
 
 
 def class_colors(class_names: Sequence[str]) -> dict[str, tuple[float, float, float]]:
@@ -178,3 +185,46 @@ def plot_embedding(
     if legend:
         ax.legend(fontsize=7, markerscale=1.2, loc="best", ncols=2)
     return ax
+
+
+def neighbour_grid(
+    queries: Sequence[tuple[np.ndarray, str]],
+    neighbours: Sequence[Sequence[tuple[np.ndarray, str, bool]]],
+    *,
+    title: str | None = None,
+) -> plt.Figure:
+    """Rows of (query, its nearest neighbours); green frame = same class, red = other class.
+
+    Args:
+        queries: ``(image (H, W, 3), title)`` per row.
+        neighbours: per row, ``(image, title, correct)`` for each neighbour, nearest first.
+    """
+    cols = 1 + max(len(row) for row in neighbours)
+    fig, axes = plt.subplots(
+        len(queries),
+        cols,
+        figsize=(1.7 * cols, 1.9 * len(queries)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for r, ((image, name), row) in enumerate(zip(queries, neighbours, strict=True)):
+        axes[r, 0].imshow(_as_image(image))
+        axes[r, 0].set_title(f"query\n{name}", fontsize=7, fontweight="bold")
+        for c in range(1, cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c - 1 >= len(row):
+                ax.axis("off")
+                continue
+            img, label, correct = row[c - 1]
+            ax.imshow(_as_image(img))
+            ax.set_title(label, fontsize=7, color="green" if correct else "red")
+            for spine in ax.spines.values():
+                spine.set_edgecolor("green" if correct else "red")
+                spine.set_linewidth(3)
+        axes[r, 0].set_xticks([])
+        axes[r, 0].set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig

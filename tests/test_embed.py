@@ -38,3 +38,17 @@ def test_tsne_projection_is_seeded() -> None:
     np.testing.assert_allclose(a, b)
     with pytest.raises(ValueError, match="method"):
         project(x, "pca")
+
+
+def test_negative_similarity_is_one_for_a_static_clip() -> None:
+    import torch
+
+    from iic_helpers.embed import negative_similarity
+    from iic_helpers.models import build_backbone
+
+    torch.manual_seed(0)
+    model = build_backbone("r3d", width=4)
+    static = torch.rand(3, 3, 1, 16, 16).expand(3, 3, 8, 16, 16).contiguous()
+    np.testing.assert_allclose(negative_similarity(model, static, "repeat"), 1.0, atol=1e-5)
+    moving = torch.rand(3, 3, 8, 16, 16)
+    assert (negative_similarity(model, moving, "shuffle") < 1.0 - 1e-4).all()
