@@ -33,7 +33,11 @@ def test_committed_notebook_is_clean(path: Path) -> None:
     last = nb.cells[-1].source.lower()
     assert "summary" in last and "exercises" in last
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.get("execution_count") for c in code), "committed with outputs, every cell run"
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts}: commit a fresh top-to-bottom run "
+        "(python scripts/run_notebooks.py --in-place)"
+    )
     for cell in code:
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"error output in {path.name}"
