@@ -220,6 +220,11 @@ def test_interrupted_or_damaged_dataset_is_rebuilt(tmp_path: Path) -> None:
     (root / "synthetic.json").write_text(json.dumps(manifest))
     make_synthetic_dataset(root, **{**opts, "seed": 5})  # incomplete: rebuilt without asking
     assert json.loads((root / "synthetic.json").read_text())["options"]["seed"] == 5
+    manifest = json.loads((root / "synthetic.json").read_text())
+    manifest["options"]["version"] = 0
+    (root / "synthetic.json").write_text(json.dumps(manifest))
+    make_synthetic_dataset(root, **{**opts, "seed": 5})  # older generator: rebuilt
+    assert json.loads((root / "synthetic.json").read_text())["options"]["version"] > 0
 
 
 def test_foreign_directory_is_never_touched(tmp_path: Path) -> None:

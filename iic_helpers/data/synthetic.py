@@ -63,7 +63,7 @@ SYNTHETIC_CLASSES: tuple[str, ...] = (
 SYNTHETIC_SHAPES: tuple[str, ...] = ("bar", "ellipse", "triangle", "tee", "ell")
 
 #: Bumped whenever the same options would produce different videos.
-SYNTHETIC_VERSION = 1
+SYNTHETIC_VERSION = 2
 
 _MANIFEST = "synthetic.json"
 _CONTAINERS = {"mp4": "mp4", "avi": "avi", "mkv": "matroska"}
@@ -712,8 +712,9 @@ def make_synthetic_dataset(
     Re-running is cheap and safe: if `root` already holds a complete dataset made with the
     same options (manifest equal, every video present), nothing is written and `root` is
     returned at once. A root with a synthetic dataset made with other options is rebuilt
-    only with ``overwrite=True``; an interrupted run (its manifest says incomplete) or one
-    with the same options but missing videos is rebuilt without asking. A non-empty root
+    only with ``overwrite=True``; one with the same options that is incomplete (an
+    interrupted run), has missing videos or was made by an older generator version
+    (`SYNTHETIC_VERSION`) is rebuilt without asking. A non-empty root
     that this function did not make is never touched, even with ``overwrite=True``.
     Rebuilding removes ``videos/``, ``splits/``, ``frames/`` and ``flow/`` (frames and
     optical flow derived from old videos would be stale) and the manifest.
@@ -794,8 +795,13 @@ def _prepare_root(root: Path, opts: _Options, overwrite: bool) -> None:
         )
     if _is_up_to_date(root, opts):
         return
-    same_options = manifest.get("options") == _options_json(opts)
-    if manifest.get("complete") and not same_options and not overwrite:
+    old = dict(manifest.get("options") or {})
+    old.pop("version", None)
+    new = _options_json(opts)
+    new.pop("version")
+    # Same options (an older generator version, an interrupted run or missing videos):
+    # the user asked for exactly this dataset, so rebuilding it needs no permission.
+    if manifest.get("complete") and old != new and not overwrite:
         raise FileExistsError(
             f"{root} holds a synthetic dataset made with other options "
             f"({_options_diff(manifest.get('options', {}), _options_json(opts))}); pass "
