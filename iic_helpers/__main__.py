@@ -1,7 +1,7 @@
 """Command line: ``python -m iic_helpers COMMAND`` (see ``--help``).
 
 Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``,
-``finetune``, ``linear-probe``. Common flags:
+``finetune``, ``linear-probe``, ``ablation``. Common flags:
 ``--preset``, ``--data-root``, ``--run-dir``, ``--epochs N`` (total), ``--seed``,
 ``--set FIELD=VALUE`` (any preset field, repeatable). Every command prints what it did and
 where it wrote it, and exits non-zero with a one-line reason on bad input.
@@ -149,6 +149,21 @@ def cmd_linear_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from .ablation import run_ablation
+
+    cfg = config_from_args(args)
+    start = time.perf_counter()
+    run_ablation(
+        cfg, args.variants, args.seeds, root=args.run_dir or "runs/ablation", out_dir=args.out
+    )
+    print(
+        f"ablation: done in {(time.perf_counter() - start) / 60:.0f} min; wrote "
+        f"{Path(args.out) / 'ablation.md'} and {Path(args.out) / 'ablation.json'}"
+    )
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "make-synthetic": (cmd_make_synthetic, "write the synthetic motion dataset"),
     "validate": (cmd_validate, "check a dataset root against its split lists"),
@@ -157,6 +172,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "retrieve": (cmd_retrieve, "video retrieval top-k with a checkpoint or a random network"),
     "finetune": (cmd_finetune, "fine-tune a backbone (checkpoint or random) for recognition"),
     "linear-probe": (cmd_linear_probe, "frozen features + logistic regression"),
+    "ablation": (cmd_ablation, "random vs CMC vs IIC over seeds -> results/ablation.md"),
 }
 
 
@@ -181,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--resume", action="store_true", help="continue the run in --run-dir up to --epochs"
             )
+        if name == "ablation":
+            from .ablation import ABLATION_VARIANTS
+
+            p.add_argument(
+                "--variants",
+                nargs="+",
+                default=list(ABLATION_VARIANTS),
+                choices=list(ABLATION_VARIANTS),
+            )
+            p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+            p.add_argument("--out", default="results", help="folder for ablation.md/.json")
         if name in ("retrieve", "finetune", "linear-probe"):
             p.add_argument("--checkpoint", help="ours or an original IIC checkpoint")
     return parser

@@ -1,0 +1,362 @@
+"""Benchmark: training clips per second per DataLoader worker, by storage format.
+
+The same videos, the same clip positions and crops (seeded ``ClipDataset``), read from:
+
+* ``jpeg``: JPEG frame folders via PIL, the original IIC code's format (baseline);
+* ``pyav``: the video files via PyAV (``ClipDataset`` default);
+* ``pyav_preresized``: videos re-encoded with the short side 128 by
+  :func:`iic_helpers.data.resize_videos` (only where the videos are larger than that);
+* ``cache``: ``ClipDataset(cache=True)``, every video decoded once into memory up front
+  (``preload()``; its one-off time is reported separately).
+
+Datasets: the synthetic training set (64x64, 32 frames, H.264 .mp4; tiny-preset transform:
+resize 37x49, random crop 32) and a few UCF101-like videos written here (240x320, 160
+frames, MPEG-4 part 2 .avi like UCF101's Xvid files; paper transform: resize 128x171,
+random crop 112). One process with one intra-op thread stands for one DataLoader worker
+(workers run single-threaded); the page cache is warm for every format.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_data_loading.py          # ~1 min on 2 cores
+    .venv/bin/python benchmarks/bench_data_loading.py --synthetic-videos 4 --ucf-videos 1 \\
+        --ucf-frames 40 --min-seconds 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from _common import REPO, command_line, format_table, machine_info, write_json
+from PIL import Image
+
+from iic_helpers.config import make_config
+from iic_helpers.data import (
+    ClipDataset,
+    VideoRecord,
+    read_split,
+    read_video,
+    render_synthetic_video,
+    resize_videos,
+    train_transform,
+    write_video,
+)
+
+SYNTHETIC_ROOT = REPO / "data" / "synthetic"
+JPEG_QUALITY = 90
+
+
+# --------------------------------------------------------------------------- data preparation
+
+
+def ensure_synthetic(root: Path = SYNTHETIC_ROOT) -> Path:
+    """The synthetic dataset; generated with the package's command when missing."""
+    if not (root / "videos").is_dir() or not any((root / "videos").rglob("*.mp4")):
+        print(f"  {root} has no videos: running `python -m iic_helpers make-synthetic`")
+        subprocess.run(
+            [sys.executable, "-m", "iic_helpers", "make-synthetic", "--data-root", str(root)],
+            check=True,
+            cwd=REPO,
+        )
+    return root
+
+
+def write_jpeg_folders(records: Sequence[VideoRecord], frames_root: Path) -> int:
+    """Decode each video and write ``<frames_root>/<video_id>/frame000001.jpg …``; bytes."""
+    total = 0
+    for record in records:
+        folder = frames_root / record.video_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, frame in enumerate(read_video(record.path)):
+            path = folder / f"frame{i + 1:06d}.jpg"
+            Image.fromarray(frame).save(path, quality=JPEG_QUALITY)
+            total += path.stat().st_size
+    return total
+
+
+def make_ucf_like(
+    root: Path, n_videos: int, frames: int, size: tuple[int, int]
+) -> list[VideoRecord]:
+    """``n_videos`` UCF101-like .avi videos (MPEG-4 part 2) under ``<root>/videos/``."""
+    classes = ("MoveRight", "RotateClockwise", "Grow", "Oscillate")
+    records = []
+    for i in range(n_videos):
+        name = classes[i % len(classes)]
+        video_id = f"v_{name}_g{i // len(classes) + 1:02d}_c01"
+        path = root / "videos" / name / f"{video_id}.avi"
+        pixels = render_synthetic_video(
+            name, group=i + 1, num_frames=frames, size=size, noise=0.02, seed=i
+        )
+        write_video(path, pixels, codec="mpeg4")
+        records.append(
+            VideoRecord(path=path, label=i % len(classes), class_name=name, video_id=video_id)
+        )
+    return records
+
+
+def bytes_of(paths: Sequence[Path]) -> int:
+    return sum(p.stat().st_size for p in paths)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def clips_per_second(
+    dataset: ClipDataset, *, min_items: int, min_seconds: float, seed: int = 0
+) -> dict[str, float]:
+    """Read items in a seeded random order (3 warm-up items first) until both minimums are
+    met; returns ``{"clips_per_s", "ms_per_clip", "items"}``."""
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    for i in range(min(3, len(dataset))):
+        dataset[int(order[i])]
+    count = 0
+    start = time.perf_counter()
+    while count < min_items or time.perf_counter() - start < min_seconds:
+        clip, _, _ = dataset[int(order[count % len(order)])]
+        count += 1
+    elapsed = time.perf_counter() - start
+    return {"clips_per_s": count / elapsed, "ms_per_clip": 1000 * elapsed / count, "items": count}
+
+
+def measure_dataset(
+    name: str,
+    records: Sequence[VideoRecord],
+    transform: Any,
+    frames_root: Path,
+    *,
+    preresized: Sequence[VideoRecord] | None,
+    sizes_bytes: dict[str, int],
+    min_items: int,
+    min_seconds: float,
+    verbose: bool,
+) -> list[dict[str, Any]]:
+    """Rows for one dataset: jpeg (baseline), pyav, pyav_preresized, cache."""
+    variants: list[tuple[str, ClipDataset]] = [
+        ("jpeg", ClipDataset(records, transform=transform, frames_root=frames_root, seed=0)),
+        ("pyav", ClipDataset(records, transform=transform, seed=0)),
+    ]
+    if preresized is not None:
+        variants.append(("pyav_preresized", ClipDataset(preresized, transform=transform, seed=0)))
+    cached = ClipDataset(records, transform=transform, seed=0, cache=True)
+    start = time.perf_counter()
+    cached.preload(progress=False)
+    preload_s = time.perf_counter() - start
+    variants.append(("cache", cached))
+    rows = []
+    base = None
+    for variant, dataset in variants:
+        row = {
+            "dataset": name,
+            "format": variant,
+            **clips_per_second(dataset, min_items=min_items, min_seconds=min_seconds),
+        }
+        if variant == "jpeg":
+            base = row["clips_per_s"]
+        row["speedup_vs_jpeg"] = row["clips_per_s"] / base
+        row["storage_mb"] = (
+            cached.cache_bytes / 1e6 if variant == "cache" else sizes_bytes[variant] / 1e6
+        )
+        if variant == "cache":
+            row["preload_s"] = preload_s
+        rows.append(row)
+        if verbose:
+            print(
+                f"  {name:10s} {variant:16s} {row['clips_per_s']:8.1f} clips/s "
+                f"({row['ms_per_clip']:.1f} ms/clip)",
+                flush=True,
+            )
+    return rows
+
+
+def same_clips(records: Sequence[VideoRecord], transform: Any, frames_root: Path) -> float:
+    """Largest |difference| between a clip read from the video and from its JPEG folder
+    (same seed, so same position and crop; JPEG re-compression explains the rest)."""
+    video = ClipDataset(records, transform=transform, seed=0)
+    jpeg = ClipDataset(records, transform=transform, frames_root=frames_root, seed=0)
+    a, b = video[0][0], jpeg[0][0]
+    return float((a - b).abs().mean()) if a.shape == b.shape else float("nan")
+
+
+def run(
+    *,
+    synthetic_root: Path = SYNTHETIC_ROOT,
+    synthetic_videos: int = 40,
+    ucf_videos: int = 4,
+    ucf_frames: int = 160,
+    ucf_size: tuple[int, int] = (240, 320),
+    min_items: int = 20,
+    min_seconds: float = 3.0,
+    threads: int = 1,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Run the benchmark; returns ``{"rows": [...], "datasets": {...}}``.
+
+    Each row: ``dataset``, ``format``, ``clips_per_s``, ``ms_per_clip``, ``speedup_vs_jpeg``,
+    ``storage_mb``. ``ucf_videos=0`` skips the UCF101-like videos.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    random.seed(0)
+    rows: list[dict[str, Any]] = []
+    datasets: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
+            tmp = Path(tmp)
+            # synthetic set, tiny-preset transform
+            root = ensure_synthetic(synthetic_root)
+            records = read_split(root, 1, "train")
+            step = max(1, len(records) // synthetic_videos)
+            records = records[::step][:synthetic_videos]
+            tiny = make_config("tiny")
+            transform = train_transform(tiny.resize, tiny.crop)
+            frames_root = tmp / "synthetic_frames"
+            jpeg_bytes = write_jpeg_folders(records, frames_root)
+            sizes = {"jpeg": jpeg_bytes, "pyav": bytes_of([r.path for r in records])}
+            datasets["synthetic"] = {
+                "videos": len(records),
+                "source": "64x64, 32 frames, H.264 .mp4 (data/synthetic)",
+                "transform": f"resize {tiny.resize}, random crop {tiny.crop}, T={tiny.clip_len}",
+                "preresized": "not applicable (64x64 is below the 128 short side)",
+                "mean_abs_diff_video_vs_jpeg": same_clips(records, transform, frames_root),
+            }
+            rows += measure_dataset(
+                "synthetic",
+                records,
+                transform,
+                frames_root,
+                preresized=None,
+                sizes_bytes=sizes,
+                min_items=min_items,
+                min_seconds=min_seconds,
+                verbose=verbose,
+            )
+            # UCF101-like, paper transform
+            if ucf_videos:
+                ucf_root = tmp / "ucf_like"
+                records = make_ucf_like(ucf_root, ucf_videos, ucf_frames, ucf_size)
+                small_root = tmp / "ucf_like_128"
+                resize_videos(ucf_root, small_root, short_side=128, progress=False)
+                small = [
+                    VideoRecord(
+                        path=small_root / r.path.relative_to(ucf_root),
+                        label=r.label,
+                        class_name=r.class_name,
+                        video_id=r.video_id,
+                    )
+                    for r in records
+                ]
+                paper = make_config("paper")
+                transform = train_transform(paper.resize, paper.crop)
+                frames_root = tmp / "ucf_frames"
+                sizes = {
+                    "jpeg": write_jpeg_folders(records, frames_root),
+                    "pyav": bytes_of([r.path for r in records]),
+                    "pyav_preresized": bytes_of([r.path for r in small]),
+                }
+                small_shape = read_video(small[0].path).shape
+                datasets["ucf_like"] = {
+                    "videos": len(records),
+                    "source": f"{ucf_size[0]}x{ucf_size[1]}, {ucf_frames} frames, MPEG-4 part 2 "
+                    ".avi (rendered synthetic scenes with 2% pixel noise)",
+                    "preresized": f"{small_shape[1]}x{small_shape[2]} H.264 (resize_videos, "
+                    "short side 128)",
+                    "transform": f"resize {paper.resize}, random crop {paper.crop}, "
+                    f"T={paper.clip_len}",
+                    "mean_abs_diff_video_vs_jpeg": same_clips(records, transform, frames_root),
+                }
+                rows += measure_dataset(
+                    "ucf_like",
+                    records,
+                    transform,
+                    frames_root,
+                    preresized=small,
+                    sizes_bytes=sizes,
+                    min_items=min_items,
+                    min_seconds=min_seconds,
+                    verbose=verbose,
+                )
+    finally:
+        torch.set_num_threads(previous)
+    return {"rows": rows, "datasets": datasets, "jpeg_quality": JPEG_QUALITY, "threads": threads}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--synthetic-root", default=str(SYNTHETIC_ROOT))
+    parser.add_argument("--synthetic-videos", type=int, default=40)
+    parser.add_argument("--ucf-videos", type=int, default=4, help="0 skips the UCF101-like set")
+    parser.add_argument("--ucf-frames", type=int, default=160)
+    parser.add_argument("--ucf-size", type=parse_size, default=(240, 320), help="HxW")
+    parser.add_argument("--min-items", type=int, default=20)
+    parser.add_argument("--min-seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (workers: 1)")
+    parser.add_argument("--out", default=None, help="folder for the JSON (benchmarks/results)")
+    args = parser.parse_args(argv)
+    info = machine_info()
+    print(
+        f"bench_data_loading on {info['cpu']} ({info['logical_cpus']} CPUs), "
+        f"torch {info['torch']}, one worker = one process, {args.threads} thread(s)"
+    )
+    if info["other_busy_processes"]:
+        print("  note: other busy processes:", *info["other_busy_processes"], sep="\n    ")
+    start = time.perf_counter()
+    result = run(
+        synthetic_root=Path(args.synthetic_root),
+        synthetic_videos=args.synthetic_videos,
+        ucf_videos=args.ucf_videos,
+        ucf_frames=args.ucf_frames,
+        ucf_size=args.ucf_size,
+        min_items=args.min_items,
+        min_seconds=args.min_seconds,
+        threads=args.threads,
+    )
+    elapsed = time.perf_counter() - start
+    print()
+    for name, facts in result["datasets"].items():
+        print(
+            f"{name}: {facts['videos']} videos, {facts['source']}; {facts['transform']}; "
+            f"pre-resized: {facts['preresized']}"
+        )
+    print(
+        format_table(
+            result["rows"],
+            (
+                "dataset",
+                "format",
+                "clips_per_s",
+                "ms_per_clip",
+                "speedup_vs_jpeg",
+                "storage_mb",
+                "preload_s",
+            ),
+        )
+    )
+    print(f"(clips/s of one worker; speedup vs JPEG folders + PIL, same run; {elapsed:.0f} s)")
+    payload = {
+        "benchmark": "data_loading",
+        "command": command_line(),
+        "machine": info,
+        "elapsed_s": elapsed,
+        **result,
+    }
+    path = write_json("data_loading", payload, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,465 @@
+"""Benchmark: one IIC pretraining step per sample, ours against an original-style baseline.
+
+A step is: forward passes of the RGB clip (view 1), its residual frames (view 2) and the
+intra-negative ("repeat") through one shared R3D, ``MemoryBankNCE`` scoring and memory
+update, the softmax loss, backward and an SGD step. Inputs are random clips (data loading
+is measured by ``bench_data_loading.py``).
+
+Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
+
+* ``baseline``: in the style of the original ``train_ssl.py``: intra-negatives built by a
+  per-sample, per-frame Python loop, three forward passes in fp32 NCDHW, the negative's
+  autograd graph kept alive until the end of the step.
+* ``ours``: :func:`iic_helpers.train.pretrain_step`, exactly as ``pretrain()`` calls it on
+  the CPU (vectorised negatives, negative features detached).
+* ``nograd``: the negative's forward pass under ``torch.no_grad()`` (same numbers: it only
+  updates the memory bank and BatchNorm running statistics).
+* ``concat2``: one forward pass over ``cat(view 1, view 2)`` (+ ``nograd`` negative);
+  ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalises with
+  statistics over 2B (3B) mixed samples instead of B samples of one view, which changes
+  the features and the running statistics (the original used per-view statistics).
+* ``cl``: model in ``channels_last_3d``; ``bf16``: ``torch.autocast("cpu", bfloat16)``
+  around the forward passes (the loss and memory bank stay fp32); ``t1`` / ``t2``: 1 or 2
+  intra-op threads.
+
+Achieved GFLOP/s use the reference FLOP count (conv + linear multiply-adds x 2, counted with
+forward hooks; R3D at 16x112x112: 39.77 GFLOP per clip forward, backward ~2x forward):
+per sample and step, 3 forward passes + 2 backward passes = 7 x the forward count. The
+``concat3`` variant really does 9x (its backward also runs over the negative rows); its
+GFLOP/s count only the useful 7x.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_train_step.py            # both models (~3 min, 2 cores)
+    .venv/bin/python benchmarks/bench_train_step.py --models tiny --variants baseline,ours
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from _common import (
+    command_line,
+    format_table,
+    machine_info,
+    peak_rss_mib,
+    reset_peak_rss,
+    rss_mib,
+    write_json,
+)
+from torch import nn
+
+from iic_helpers.config import make_config
+from iic_helpers.models import build_backbone
+from iic_helpers.negatives import intra_negative
+from iic_helpers.train import PretrainState, pretrain_step
+from iic_helpers.views import residual
+
+#: FLOPs of one R3D forward pass at 16x112x112, width 64 (reference/models.json).
+REFERENCE_R3D_FLOPS = 39_774_715_904
+
+#: Model settings: the tiny preset as shipped, the paper preset at 16x112x112.
+MODELS: dict[str, dict[str, Any]] = {
+    "tiny": dict(preset="tiny", batch=16, n_data=360, warmup=2, repeat=5),
+    "paper": dict(preset="paper", batch=2, n_data=9537, warmup=1, repeat=2),
+}
+DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
+    "tiny": (
+        "baseline",
+        "ours",
+        "nograd",
+        "concat2",
+        "concat3",
+        "cl",
+        "bf16",
+        "concat2+bf16",
+        "ours+t1",
+        "baseline+t1",
+    ),
+    "paper": ("baseline", "ours", "nograd", "concat2", "cl", "bf16", "bf16+cl", "ours+t1"),
+}
+TOKENS = ("baseline", "ours", "nograd", "concat2", "concat3", "cl", "bf16", "t1", "t2")
+
+
+# --------------------------------------------------------------------------- FLOPs
+
+
+def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Forward FLOPs of ONE clip (conv/linear: 2 x multiply-adds), counted on the meta device.
+
+    ``input_shape`` is ``(C, T, H, W)``. The model is copied to the meta device, so this is
+    instant at any size.
+    """
+    import copy
+
+    meta = copy.deepcopy(model).to("meta").eval()
+    total = 0
+
+    def conv_hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv3d):
+            kt, kh, kw = module.kernel_size
+            per_output = module.in_channels // module.groups * kt * kh * kw
+            total += 2 * output[0].numel() * per_output
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(conv_hook)
+        for m in meta.modules()
+        if isinstance(m, (nn.Conv3d, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            meta(torch.empty(1, *input_shape, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _malloc_trim() -> None:
+    """Give freed heap memory back to the OS (glibc), so peak RSS deltas mean something."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def baseline_step(
+    state: PretrainState, batch: torch.Tensor, index: torch.Tensor, _generator: Any
+) -> dict[str, float]:
+    """The original ``train_ssl.py`` step, written the straightforward way.
+
+    Per-sample Python loop for the "repeat" negative (one random frame per sample copied
+    into every time step), three fp32 forward passes, the negative's graph kept until the
+    step ends (only the memory bank uses its feature).
+    """
+    inputs = batch
+    bsz, _, num_frames = inputs.shape[:3]
+    inputs2 = residual(inputs)
+    negatives = torch.zeros_like(inputs)
+    for i in range(bsz):
+        frame = random.randint(0, num_frames - 1)
+        for j in range(num_frames):
+            negatives[i, :, j, :, :] = inputs[i, :, frame, :, :]
+    feat_l = state.encode(inputs)
+    feat_ab = state.encode(inputs2)
+    feat_neg = state.encode(negatives)
+    out_l, out_ab = state.contrast(feat_l, feat_ab, index, feat_neg)
+    loss = state.criterion(out_l).sum() + state.criterion(out_ab).sum()
+    state.optimizer.zero_grad()
+    loss.backward()
+    state.optimizer.step()
+    return {"loss": loss.item()}
+
+
+def custom_step(
+    state: PretrainState,
+    batch: torch.Tensor,
+    index: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    concat: int = 1,
+    nograd: bool = False,
+    amp: bool = False,
+) -> dict[str, float]:
+    """``pretrain_step`` with the benchmark's options (view 2 = residual, "repeat" negative).
+
+    ``concat=1, nograd=False, amp=False`` computes exactly what ``pretrain_step`` does.
+    """
+    cfg = state.cfg
+    view1, view2 = batch, residual(batch)
+    negatives = intra_negative(view1, cfg.intra_negative, generator)
+    encode = state.encode
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        if concat == 3:
+            feats = encode(torch.cat([view1, view2, negatives]))
+            feat_v1, feat_v2, feat_neg = feats.chunk(3)
+            feat_neg = feat_neg.detach()
+        else:
+            if concat == 2:
+                feat_v1, feat_v2 = encode(torch.cat([view1, view2])).chunk(2)
+            else:
+                feat_v1 = encode(view1)
+                feat_v2 = encode(view2)
+            if nograd or concat == 2:
+                with torch.no_grad():
+                    feat_neg = encode(negatives)
+            else:
+                feat_neg = encode(negatives).detach()
+    feat_v1, feat_v2, feat_neg = feat_v1.float(), feat_v2.float(), feat_neg.float()
+    out_v1, out_v2 = state.contrast(feat_v1, feat_v2, index, feat_neg)
+    loss = state.criterion(out_v1).sum() + state.criterion(out_v2).sum()
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    return {"loss": loss.item()}
+
+
+def parse_variant(name: str) -> dict[str, Any]:
+    """``"concat2+bf16+t1"`` -> options; raises ValueError on unknown tokens."""
+    tokens = name.split("+")
+    unknown = [t for t in tokens if t not in TOKENS]
+    if unknown:
+        raise ValueError(f"unknown variant token(s) {unknown} in {name!r}; tokens: {TOKENS}")
+    opts: dict[str, Any] = {
+        "baseline": "baseline" in tokens,
+        "channels_last": "cl" in tokens,
+        "threads": 1 if "t1" in tokens else (2 if "t2" in tokens else None),
+        "concat": 3 if "concat3" in tokens else (2 if "concat2" in tokens else 1),
+        "nograd": "nograd" in tokens,
+        "amp": "bf16" in tokens,
+    }
+    opts["package"] = not opts["baseline"] and not (
+        opts["concat"] > 1 or opts["nograd"] or opts["amp"]
+    )
+    return opts
+
+
+def make_step(opts: dict[str, Any]) -> Callable[..., dict[str, float]]:
+    if opts["baseline"]:
+        return baseline_step
+    if opts["package"]:
+        return pretrain_step
+
+    def step(state, batch, index, generator):
+        return custom_step(
+            state,
+            batch,
+            index,
+            generator,
+            concat=opts["concat"],
+            nograd=opts["nograd"],
+            amp=opts["amp"],
+        )
+
+    return step
+
+
+def build_state(model: str, n_data: int, **overrides: Any) -> PretrainState:
+    """A fresh, seeded pretraining state for the ``tiny`` or ``paper`` settings on the CPU."""
+    spec = MODELS[model]
+    cfg = make_config(spec["preset"], device="cpu", **overrides)
+    torch.manual_seed(0)
+    return PretrainState(cfg, n_data, torch.device("cpu"))
+
+
+def run_variant(
+    model: str,
+    variant: str,
+    *,
+    batch: int,
+    n_data: int,
+    warmup: int,
+    repeat: int,
+    default_threads: int,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Time one variant: ms per sample (median over ``repeat`` steps) and peak extra RSS.
+
+    The first warm-up step also measures the peak RSS above the level before it (MiB).
+    """
+    opts = parse_variant(variant)
+    threads = opts["threads"] or default_threads
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        state = build_state(model, n_data, **(overrides or {}))
+        cfg = state.cfg
+        if opts["channels_last"]:
+            state.model.to(memory_format=torch.channels_last_3d)
+        shape = (batch, 3, cfg.clip_len, cfg.crop, cfg.crop)
+        clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+        index = torch.arange(batch) % n_data
+        generator = torch.Generator().manual_seed(2)
+        random.seed(2)
+        step = make_step(opts)
+        state.model.train()
+        state.head.train()
+        _malloc_trim()
+        reset_peak_rss()
+        rss0 = rss_mib()
+        first = step(state, clips, index, generator)
+        peak = peak_rss_mib()
+        peak_extra = None if rss0 is None or peak is None else peak - rss0
+        for _ in range(warmup - 1):
+            step(state, clips, index, generator)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            step(state, clips, index, generator)
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous_threads)
+    median = statistics.median(times)
+    return {
+        "model": model,
+        "variant": variant,
+        "batch": batch,
+        "threads": threads,
+        "step_s": median,
+        "ms_per_sample": 1000 * median / batch,
+        "peak_extra_mib": peak_extra,
+        "first_loss": first["loss"],
+        "times_s": times,
+    }
+
+
+def run(
+    models: Sequence[str] = ("tiny", "paper"),
+    variants: dict[str, Sequence[str]] | None = None,
+    *,
+    batch: dict[str, int] | None = None,
+    warmup: dict[str, int] | None = None,
+    repeat: dict[str, int] | None = None,
+    threads: int | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Run the benchmark; returns ``{"rows": [...], "flops": {...}, "settings": {...}}``.
+
+    Every row has ``model``, ``variant``, ``ms_per_sample``, ``speedup`` (baseline time /
+    variant time, same run; None when the baseline was not run), ``gflops``
+    (achieved, reference FLOP count) and ``peak_extra_mib``.
+    """
+    variants = variants or DEFAULT_VARIANTS
+    threads = threads or torch.get_num_threads()
+    rows: list[dict[str, Any]] = []
+    flops: dict[str, dict[str, float]] = {}
+    settings: dict[str, Any] = {}
+    for model in models:
+        spec = MODELS[model]
+        b = (batch or {}).get(model, spec["batch"])
+        w = (warmup or {}).get(model, spec["warmup"])
+        r = (repeat or {}).get(model, spec["repeat"])
+        model_overrides = (overrides or {}).get(model, {})
+        cfg = make_config(spec["preset"], **model_overrides)
+        net = build_backbone(cfg.backbone, width=cfg.width)
+        forward = count_flops(net, (3, cfg.clip_len, cfg.crop, cfg.crop))
+        per_sample_step = 7 * forward  # 3 forward passes + 2 backward passes (2x forward)
+        flops[model] = {
+            "forward_gflop_per_clip": forward / 1e9,
+            "step_gflop_per_sample": per_sample_step / 1e9,
+        }
+        settings[model] = {
+            "preset": spec["preset"],
+            "backbone": cfg.backbone,
+            "width": cfg.width,
+            "input": f"{cfg.clip_len}x{cfg.crop}x{cfg.crop}",
+            "batch": b,
+            "k": cfg.k,
+            "n_data": spec["n_data"],
+            "warmup": w,
+            "repeat": r,
+            "normalize_features": cfg.normalize_features,
+            "center_features": cfg.center_features,
+        }
+        base_time = None
+        for variant in variants[model]:
+            row = run_variant(
+                model,
+                variant,
+                batch=b,
+                n_data=spec["n_data"],
+                warmup=w,
+                repeat=r,
+                default_threads=threads,
+                overrides=model_overrides,
+            )
+            if variant == "baseline":
+                base_time = row["ms_per_sample"]
+            row["gflops"] = per_sample_step / (row["ms_per_sample"] / 1000) / 1e9
+            rows.append(row)
+            if verbose:
+                print(
+                    f"  {model:5s} {variant:14s} {row['ms_per_sample']:9.1f} ms/sample "
+                    f"{row['gflops']:6.1f} GFLOP/s  peak +{row['peak_extra_mib'] or 0:.0f} MiB",
+                    flush=True,
+                )
+        for row in rows:
+            if row["model"] == model:
+                row["speedup"] = None if base_time is None else base_time / row["ms_per_sample"]
+    return {"rows": rows, "flops": flops, "settings": settings}
+
+
+TABLE_COLUMNS = (
+    "model",
+    "variant",
+    "batch",
+    "threads",
+    "ms_per_sample",
+    "speedup",
+    "gflops",
+    "peak_extra_mib",
+    "first_loss",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="tiny,paper", help="comma-separated: tiny,paper")
+    parser.add_argument("--variants", default=None, help="comma-separated, for every model")
+    parser.add_argument("--paper-batch", type=int, default=MODELS["paper"]["batch"])
+    parser.add_argument("--repeat", type=int, default=None, help="timed steps per variant")
+    parser.add_argument("--threads", type=int, default=None, help="default intra-op threads")
+    parser.add_argument("--out", default=None, help="folder for the JSON (benchmarks/results)")
+    args = parser.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    variants = None
+    if args.variants:
+        chosen = tuple(v for v in args.variants.split(",") if v)
+        for v in chosen:
+            parse_variant(v)
+        variants = {m: chosen for m in models}
+    repeat = None if args.repeat is None else {m: args.repeat for m in models}
+    info = machine_info()
+    print(f"bench_train_step on {info['cpu']} ({info['logical_cpus']} CPUs), torch {info['torch']}")
+    if info["other_busy_processes"]:
+        print("  note: other busy processes:", *info["other_busy_processes"], sep="\n    ")
+    start = time.perf_counter()
+    result = run(
+        models,
+        variants,
+        batch={"paper": args.paper_batch},
+        repeat=repeat,
+        threads=args.threads,
+    )
+    elapsed = time.perf_counter() - start
+    print()
+    for model, f in result["flops"].items():
+        s = result["settings"][model]
+        print(
+            f"{model}: {s['backbone']} width {s['width']}, {s['input']}, batch {s['batch']}, "
+            f"k={s['k']}; {f['forward_gflop_per_clip']:.3f} GFLOP forward per clip, "
+            f"{f['step_gflop_per_sample']:.2f} GFLOP per sample and step (7x)"
+        )
+    print(format_table(result["rows"], TABLE_COLUMNS))
+    print(f"(speedup = baseline ms / variant ms, same run; {elapsed:.0f} s in all)")
+    payload = {
+        "benchmark": "train_step",
+        "command": command_line(),
+        "machine": info,
+        "elapsed_s": elapsed,
+        "reference_r3d_forward_flops": REFERENCE_R3D_FLOPS,
+        **result,
+    }
+    path = write_json("train_step", payload, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""The ablation behind the README's results table: random vs CMC vs IIC (repeat, shuffle).
+
+``run_ablation(cfg, variants, seeds)`` pretrains each variant with each seed on the tiny
+preset, then measures retrieval (top-1/5/10, merged RGB + residual features), the linear
+probe and fine-tuning, and writes ``results/ablation.json`` and ``results/ablation.md`` as
+mean ± std over seeds. Finished runs (``runs/ablation/<variant>-s<seed>/results.json`` with
+every measurement) are reused, so the command can be interrupted, resumed, or split across
+processes (``--variants``) and aggregated at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .runs import read_results
+
+__all__ = ["ABLATION_VARIANTS", "run_ablation", "aggregate", "markdown_table"]
+
+#: Variant name -> config overrides ("random" is not pretrained).
+ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
+    "random": {},
+    "cmc": {"intra_negative": "none"},
+    "iic-repeat": {"intra_negative": "repeat"},
+    "iic-shuffle": {"intra_negative": "shuffle"},
+}
+METRICS = ("top1", "top5", "top10", "linear_probe", "finetune", "pretrain_minutes")
+PAPER_UCF101_TOP1 = {"random": 9.9, "cmc": 26.4, "iic-repeat": 36.5, "iic-shuffle": 34.6}
+
+
+def _complete(results: dict[str, Any]) -> bool:
+    return all(key in results for key in ("retrieval", "linear_probe", "finetune"))
+
+
+def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = False) -> dict:
+    """Pretrain (unless random), then retrieval, linear probe and fine-tuning for one run."""
+    from .finetune import finetune, linear_probe
+    from .retrieval import run_retrieval
+    from .train import pretrain
+
+    run_dir = root / f"{variant}-s{seed}"
+    if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
+        return read_results(run_dir)
+    vcfg = cfg.replace(seed=seed, **ABLATION_VARIANTS[variant])
+    checkpoint = None
+    minutes = 0.0
+    if variant != "random":
+        start = time.perf_counter()
+        ckpt = run_dir / "checkpoint.pt"
+        if (
+            not ckpt.exists()
+            or json.loads((run_dir / "config.json").read_text())["epochs"] != vcfg.epochs
+        ):
+            pretrain(vcfg, run_dir, resume=ckpt.exists(), progress=progress)
+        minutes = (time.perf_counter() - start) / 60
+        checkpoint = run_dir / "checkpoint.pt"
+    run_retrieval(vcfg, checkpoint, run_dir, progress=progress)
+    linear_probe(vcfg, checkpoint, run_dir, progress=progress)
+    finetune(vcfg, checkpoint, run_dir / "finetune", progress=progress)
+    from .runs import update_results
+
+    ft = read_results(run_dir / "finetune")["finetune"]
+    return json.loads(
+        update_results(run_dir, {"finetune": ft, "pretrain_minutes": minutes}).read_text()
+    )
+
+
+def _metrics(results: dict[str, Any]) -> dict[str, float]:
+    return {
+        "top1": 100 * results["retrieval"]["top1"],
+        "top5": 100 * results["retrieval"]["top5"],
+        "top10": 100 * results["retrieval"]["top10"],
+        "linear_probe": 100 * results["linear_probe"]["accuracy"],
+        "finetune": 100 * results["finetune"]["test_accuracy"],
+        "pretrain_minutes": results.get("pretrain_minutes", 0.0),
+    }
+
+
+def aggregate(root: Path, variants: Sequence[str], seeds: Sequence[int]) -> dict[str, Any]:
+    """Mean and std (over the seeds found complete) of every metric, per variant."""
+    table: dict[str, Any] = {}
+    for variant in variants:
+        runs = []
+        for seed in seeds:
+            run_dir = root / f"{variant}-s{seed}"
+            if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
+                runs.append((seed, _metrics(read_results(run_dir))))
+        if not runs:
+            continue
+        values = {m: np.array([r[m] for _, r in runs]) for m in METRICS}
+        table[variant] = {
+            "seeds": [s for s, _ in runs],
+            **{
+                m: {
+                    "mean": float(v.mean()),
+                    "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                    "values": [round(float(x), 2) for x in v],
+                }
+                for m, v in values.items()
+            },
+        }
+    return table
+
+
+def markdown_table(table: dict[str, Any], cfg: Config) -> str:
+    """The README's table: ours (mean ± std over seeds) next to the paper's UCF101 top-1."""
+    lines = [
+        f"Preset {cfg.preset} ({cfg.backbone} width {cfg.width}, "
+        f"{cfg.clip_len}x{cfg.crop}x{cfg.crop} clips, {cfg.epochs} pretraining epochs, "
+        f"k={cfg.k}, tau={cfg.temperature}), data {cfg.data_root}; mean ± std over seeds; "
+        "accuracies in %.",
+        "",
+        "| init | seeds | retrieval top-1 | top-5 | top-10 | linear probe | fine-tune "
+        "| pretrain min/run | paper UCF101 top-1 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, row in table.items():
+        cells = [f"{row[m]['mean']:.1f} ± {row[m]['std']:.1f}" for m in METRICS[:5]]
+        lines.append(
+            f"| {variant} | {len(row['seeds'])} | "
+            + " | ".join(cells)
+            + f" | {row['pretrain_minutes']['mean']:.1f} | {PAPER_UCF101_TOP1.get(variant, '–')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_ablation(
+    cfg: Config,
+    variants: Sequence[str] = tuple(ABLATION_VARIANTS),
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    root: str | Path = "runs/ablation",
+    out_dir: str | Path = "results",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run (or reuse) every variant x seed, then write ``ablation.json`` / ``ablation.md``."""
+    unknown = set(variants) - set(ABLATION_VARIANTS)
+    if unknown:
+        raise ValueError(
+            f"unknown variants {sorted(unknown)}; choose from {list(ABLATION_VARIANTS)}"
+        )
+    root, out_dir = Path(root), Path(out_dir)
+    for variant in variants:
+        for seed in seeds:
+            start = time.perf_counter()
+            results = run_one(cfg, variant, seed, root, progress)
+            print(
+                f"ablation: {variant} seed {seed}: retrieval top-1 "
+                f"{100 * results['retrieval']['top1']:.1f} %, fine-tune "
+                f"{100 * results['finetune']['test_accuracy']:.1f} % "
+                f"({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+    table = aggregate(root, list(ABLATION_VARIANTS), sorted(set(seeds) | {0, 1, 2}))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "ablation.json").write_text(
+        json.dumps({"config": cfg.to_dict(), "table": table}, indent=2) + "\n"
+    )
+    (out_dir / "ablation.md").write_text(markdown_table(table, cfg))
+    return table

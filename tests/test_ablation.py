@@ -1,0 +1,68 @@
+"""The ablation command on a very small synthetic set: runs, resumes, aggregates."""
+
+from __future__ import annotations
+
+import json
+
+from iic_helpers.__main__ import main as cli
+from iic_helpers.ablation import aggregate, markdown_table
+from iic_helpers.config import make_config
+from iic_helpers.data import make_synthetic_dataset
+
+
+def test_ablation_end_to_end_and_aggregation(tmp_path, capsys) -> None:
+    root = make_synthetic_dataset(
+        tmp_path / "data",
+        n_groups=9,
+        clips_per_group=1,
+        num_frames=12,
+        size=32,
+        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
+    )
+    small = [
+        "clip_len=8",
+        "resize=18,24",
+        "crop=16",
+        "width=4",
+        "k=4",
+        "batch_size=4",
+        "eval_clips=2",
+        "ft_epochs=1",
+        "ft_val_fraction=0.25",
+    ]
+    args = [
+        "ablation",
+        "--data-root",
+        str(root),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "results"),
+        "--epochs",
+        "1",
+        "--variants",
+        "random",
+        "cmc",
+        "--seeds",
+        "0",
+        "1",
+        *[f"--set={s}" for s in small],
+    ]
+    assert cli(args) == 0
+    table = json.loads((tmp_path / "results" / "ablation.json").read_text())["table"]
+    assert set(table) == {"random", "cmc"}
+    assert table["cmc"]["seeds"] == [0, 1]
+    for metric in ("top1", "top5", "top10", "linear_probe", "finetune"):
+        values = table["cmc"][metric]["values"]
+        assert len(values) == 2 and all(0 <= v <= 100 for v in values)
+        assert abs(table["cmc"][metric]["mean"] - sum(values) / 2) < 0.02
+    md = (tmp_path / "results" / "ablation.md").read_text()
+    assert "| cmc | 2 |" in md and "26.4" in md  # the paper's CMC row beside ours
+    # a second call reuses the finished runs (no new pretraining)
+    stamp = (tmp_path / "runs" / "cmc-s0" / "checkpoint.pt").stat().st_mtime_ns
+    assert cli(args) == 0
+    assert (tmp_path / "runs" / "cmc-s0" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    cfg = make_config("tiny")
+    again = aggregate(tmp_path / "runs", ["random", "cmc", "iic-repeat"], [0, 1])
+    assert "iic-repeat" not in again
+    assert markdown_table(again, cfg).count("\n| ") == 4  # header, rule, 2 rows
