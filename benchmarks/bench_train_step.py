@@ -69,7 +69,7 @@ REFERENCE_R3D_FLOPS = 39_774_715_904
 #: Model settings: the tiny preset as shipped, the paper preset at 16x112x112.
 MODELS: dict[str, dict[str, Any]] = {
     "tiny": dict(preset="tiny", batch=16, n_data=360, warmup=2, repeat=5),
-    "paper": dict(preset="paper", batch=2, n_data=9537, warmup=1, repeat=2),
+    "paper": dict(preset="paper", batch=2, n_data=9537, warmup=1, repeat=3),
 }
 DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
     "tiny": (
@@ -80,7 +80,8 @@ DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
         "concat3",
         "cl",
         "bf16",
-        "concat2+bf16",
+        "bf16+cl",
+        "nograd+bf16+cl",
         "ours+t1",
         "baseline+t1",
     ),
@@ -249,6 +250,32 @@ def make_step(opts: dict[str, Any]) -> Callable[..., dict[str, float]]:
     return step
 
 
+def precision_check(model: str, batch: int, **overrides: Any) -> dict[str, float]:
+    """Relative L2 error of one training-mode forward pass against fp32 NCDHW.
+
+    Returns ``{"cl": ..., "bf16": ..., "bf16+cl": ...}``: ``||f - f_fp32|| / ||f_fp32||``
+    of the features of the same random batch (fresh seeded model, train-mode BatchNorm).
+    """
+    import copy
+
+    state = build_state(model, 10, **overrides)
+    cfg = state.cfg
+    shape = (batch, 3, cfg.clip_len, cfg.crop, cfg.crop)
+    clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    net = nn.Sequential(state.model, state.head).train()
+    out = {}
+    with torch.no_grad():
+        reference = copy.deepcopy(net)(clips)
+        for name, cl, amp in (("cl", True, False), ("bf16", False, True), ("bf16+cl", True, True)):
+            candidate = copy.deepcopy(net)
+            if cl:
+                candidate.to(memory_format=torch.channels_last_3d)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                feats = candidate(clips).float()
+            out[name] = float((feats - reference).norm() / reference.norm())
+    return out
+
+
 def build_state(model: str, n_data: int, **overrides: Any) -> PretrainState:
     """A fresh, seeded pretraining state for the ``tiny`` or ``paper`` settings on the CPU."""
     spec = MODELS[model]
@@ -367,6 +394,9 @@ def run(
             "normalize_features": cfg.normalize_features,
             "center_features": cfg.center_features,
         }
+        settings[model]["relative_error_vs_fp32"] = precision_check(
+            model, min(b, 4), **model_overrides
+        )
         base_time = None
         for variant in variants[model]:
             row = run_variant(
@@ -446,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"k={s['k']}; {f['forward_gflop_per_clip']:.3f} GFLOP forward per clip, "
             f"{f['step_gflop_per_sample']:.2f} GFLOP per sample and step (7x)"
         )
+        errors = ", ".join(f"{k} {v:.1e}" for k, v in s["relative_error_vs_fp32"].items())
+        print(f"  feature relative error vs fp32 NCDHW (one forward): {errors}")
     print(format_table(result["rows"], TABLE_COLUMNS))
     print(f"(speedup = baseline ms / variant ms, same run; {elapsed:.0f} s in all)")
     payload = {

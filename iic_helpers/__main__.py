@@ -27,6 +27,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
     parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (1 is fastest for the tiny preset)"
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a field"
     )
 
@@ -215,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     handler = COMMANDS[args.command][0]
     try:
         return handler(args)

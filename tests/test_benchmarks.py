@@ -1,0 +1,190 @@
+"""Smoke tests of the benchmark scripts: each core function runs at a tiny size and returns
+the expected keys. No timing is asserted (timings belong in benchmarks/RESULTS.md)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from iic_helpers.data import make_synthetic_dataset
+from iic_helpers.models import build_backbone
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):
+    """Import ``benchmarks/<name>.py`` (the folder is not a package)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a busy 2-core machine, 2 threads stall on OpenMP barriers."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_flop_count_matches_reference() -> None:
+    bench = load("bench_train_step")
+    flops = bench.count_flops(build_backbone("r3d", width=64), (3, 16, 112, 112))
+    assert flops == bench.REFERENCE_R3D_FLOPS == 39_774_715_904
+
+
+def test_train_step_bench_runs_and_variants_agree() -> None:
+    bench = load("bench_train_step")
+    variants = ("baseline", "ours", "nograd", "concat2", "concat3", "bf16+cl", "ours+t2")
+    result = bench.run(
+        ("tiny",),
+        {"tiny": variants},
+        batch={"tiny": 2},
+        warmup={"tiny": 1},
+        repeat={"tiny": 1},
+        threads=1,
+        overrides={"tiny": {"width": 4, "k": 8, "crop": 16}},
+        verbose=False,
+    )
+    assert set(result) == {"rows", "flops", "settings"}
+    rows = {row["variant"]: row for row in result["rows"]}
+    assert list(rows) == list(variants)
+    assert rows["ours+t2"]["threads"] == 2 and rows["ours"]["threads"] == 1
+    for row in rows.values():
+        for key in ("ms_per_sample", "speedup", "gflops", "peak_extra_mib", "first_loss"):
+            assert key in row
+        assert row["ms_per_sample"] > 0
+    # The first loss does not depend on the negatives or on how they are computed (they only
+    # update the memory bank afterwards): baseline, ours and nograd compute the same numbers.
+    assert rows["baseline"]["first_loss"] == pytest.approx(rows["ours"]["first_loss"], rel=1e-6)
+    assert rows["nograd"]["first_loss"] == rows["ours"]["first_loss"]
+    with pytest.raises(ValueError, match="unknown variant"):
+        bench.parse_variant("ours+fast")
+
+
+@pytest.mark.parametrize("nograd", [False, True])
+def test_custom_step_equals_pretrain_step(nograd: bool) -> None:
+    """The benchmark's step computes what the package's does (also with the negative's
+    forward pass under no_grad), memory-bank updates included, step after step."""
+    bench = load("bench_train_step")
+    overrides = {"width": 4, "k": 8, "crop": 16}
+    losses = []
+    custom = functools.partial(bench.custom_step, nograd=nograd)
+    for step in (bench.pretrain_step, custom):
+        state = bench.build_state("tiny", 20, **overrides)
+        clips = torch.rand(3, 3, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+        generator = torch.Generator().manual_seed(1)
+        losses.append([step(state, clips, torch.arange(3), generator)["loss"] for _ in range(3)])
+    assert losses[0] == losses[1]
+
+
+def test_retrieval_bench_runs_with_identical_hits() -> None:
+    bench = load("bench_retrieval")
+    result = bench.run(
+        nq=40,
+        ng=90,
+        dim=16,
+        classes=5,
+        big_nq=30,
+        big_ng=200,
+        big_dim=8,
+        big_probe_nq=10,
+        ks=(1, 5),
+        verbose=False,
+    )
+    assert set(result) == {"ucf", "matmul", "kinetics"}
+    rows = result["ucf"]["rows"]
+    assert [r["method"] for r in rows] == list(bench.METHODS)
+    for row in rows:
+        for key in ("seconds", "peak_extra_mib", "speedup", "identical_hits", "accuracy"):
+            assert key in row
+        assert row["identical_hits"], row["differing_queries"]
+    assert {"numpy_s", "torch_s", "numpy_speedup_vs_torch"} <= set(result["matmul"][0])
+    big = result["kinetics"]
+    assert big["full_run"] and [r["n_query"] for r in big["runs"]] == [10, 30]
+    # the issue's figure: 20k x 240k distances (float64) + argsort (int64) ~ 77 GB
+    paper = bench.original_memory_bytes(20000, 240000, 512, 8)
+    assert paper["distances_gb"] + paper["argsort_gb"] == pytest.approx(76.8)
+
+
+def test_data_loading_bench_runs(tmp_path: Path) -> None:
+    bench = load("bench_data_loading")
+    root = make_synthetic_dataset(
+        tmp_path / "synthetic",
+        n_groups=8,
+        clips_per_group=1,
+        num_frames=20,
+        size=32,
+        classes=("MoveRight", "Grow"),
+    )
+    result = bench.run(
+        synthetic_root=root,
+        synthetic_videos=2,
+        ucf_videos=1,
+        ucf_frames=20,
+        ucf_size=(48, 64),
+        min_items=2,
+        min_seconds=0.0,
+        verbose=False,
+    )
+    formats = [(r["dataset"], r["format"]) for r in result["rows"]]
+    assert formats == [
+        ("synthetic", "jpeg"),
+        ("synthetic", "pyav"),
+        ("synthetic", "cache"),
+        ("ucf_like", "jpeg"),
+        ("ucf_like", "pyav"),
+        ("ucf_like", "pyav_preresized"),
+        ("ucf_like", "cache"),
+    ]
+    for row in result["rows"]:
+        assert row["clips_per_s"] > 0 and "speedup_vs_jpeg" in row and "storage_mb" in row
+    # same seed, same crop: video and JPEG clips differ only by JPEG compression
+    assert result["datasets"]["synthetic"]["mean_abs_diff_video_vs_jpeg"] < 0.05
+
+
+def test_gpu_check_without_cuda_exits_cleanly() -> None:
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "gpu_check.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no CUDA device" in proc.stdout
+
+
+def test_gpu_check_functions_run_on_cpu(tmp_path: Path) -> None:
+    gpu = load("gpu_check")
+    rows = gpu.step_rows(
+        torch.device("cpu"),
+        preset="tiny",
+        batch=2,
+        warmup=1,
+        steps=1,
+        n_data=10,
+        overrides={"width": 4, "k": 4, "crop": 16},
+        verbose=False,
+    )
+    assert [r["variant"] for r in rows] == [v[0] for v in gpu.STEP_VARIANTS]
+    assert all("samples_per_s" in r and "speedup_vs_fp32" in r for r in rows)
+    records = gpu.make_videos(tmp_path, n_videos=1, frames=20, size=(48, 64))
+    loaders = gpu.loader_rows(
+        records, label="small", workers=(0,), batch=2, batches=2, verbose=False
+    )
+    assert loaders[0]["clips_per_s"] > 0
+    assert gpu.workers_needed(100.0, [{"workers": 2, "clips_per_s_per_worker": 30.0}]) == 4
