@@ -84,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if executed:
         print(
             f"run_notebooks: {len(executed)} notebooks in {time.perf_counter() - start:.0f} s; "
-            f"executed copies in {args.run_root / 'notebooks'}"
+            f"executed copies in {args.run_root / 'notebooks'}, figures in "
+            f"{args.run_root / 'figures'}"
         )
+        summary = args.run_root / "summary.csv"
+        if summary.exists():
+            print(f"\nTutorial summary ({summary}{', QUICK MODE' if args.quick else ''}):")
+            print(summary.read_text().replace(",", "\t"))
     return 0
 
 
