@@ -18,3 +18,19 @@ def fixtures_dir() -> Path:
 def load_npz(name: str) -> dict[str, np.ndarray]:
     with np.load(FIXTURES / name) as data:
         return {key: data[key] for key in data.files}
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A very small synthetic dataset root (4 classes, 8 train / 28 test videos of 12x32x32),
+    shared read-only by the training, fine-tuning and ablation tests."""
+    from iic_helpers.data import make_synthetic_dataset
+
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("tiny") / "data",
+        n_groups=9,
+        clips_per_group=1,
+        num_frames=12,
+        size=32,
+        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
+    )

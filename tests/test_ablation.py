@@ -7,18 +7,10 @@ import json
 from iic_helpers.__main__ import main as cli
 from iic_helpers.ablation import aggregate, markdown_table
 from iic_helpers.config import make_config
-from iic_helpers.data import make_synthetic_dataset
 
 
-def test_ablation_end_to_end_and_aggregation(tmp_path, capsys) -> None:
-    root = make_synthetic_dataset(
-        tmp_path / "data",
-        n_groups=9,
-        clips_per_group=1,
-        num_frames=12,
-        size=32,
-        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
-    )
+def test_ablation_end_to_end_and_aggregation(tiny_root, tmp_path, capsys) -> None:
+    root = tiny_root
     small = [
         "clip_len=8",
         "resize=18,24",

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from iic_helpers.__main__ import main as cli
 from iic_helpers.config import make_config
-from iic_helpers.data import make_synthetic_dataset
 from iic_helpers.finetune import (
     finetune,
     linear_probe,
@@ -31,18 +29,6 @@ SMALL = dict(
     ft_epochs=2,
     ft_val_fraction=0.25,
 )
-
-
-@pytest.fixture(scope="module")
-def small_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("ft") / "data",
-        n_groups=9,
-        clips_per_group=1,
-        num_frames=12,
-        size=32,
-        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
-    )
 
 
 def test_video_accuracy_weights_every_video_once() -> None:
@@ -74,8 +60,8 @@ def test_parameter_groups_follow_the_original_names() -> None:
     assert "linear.weight" in top and "conv1.temporal_spatial_conv.weight" not in top
 
 
-def test_finetune_from_an_original_format_checkpoint(small_root, tmp_path) -> None:
-    cfg = make_config("tiny", data_root=str(small_root), **SMALL)
+def test_finetune_from_an_original_format_checkpoint(tiny_root, tmp_path) -> None:
+    cfg = make_config("tiny", data_root=str(tiny_root), **SMALL)
     pretrained = build_backbone("r3d", width=4)
     for p in pretrained.parameters():
         torch.nn.init.normal_(p, std=0.05)
@@ -106,7 +92,7 @@ def test_finetune_from_an_original_format_checkpoint(small_root, tmp_path) -> No
         finetune(cfg, tmp_path / "orig.pth", tmp_path / "bad", progress=False)
 
 
-def test_original_width64_checkpoint_loads_for_finetuning(small_root, tmp_path) -> None:
+def test_original_width64_checkpoint_loads_for_finetuning(tiny_root, tmp_path) -> None:
     """A real-size original checkpoint (R3D, width 64) initialises the classifier."""
     from iic_helpers.finetune import _init_backbone
 
@@ -115,7 +101,7 @@ def test_original_width64_checkpoint_loads_for_finetuning(small_root, tmp_path) 
     torch.save(
         {"model": original.state_dict(), "opt": argparse.Namespace(model="r3d"), "epoch": 240}, path
     )
-    cfg = make_config("tiny", data_root=str(small_root))
+    cfg = make_config("tiny", data_root=str(tiny_root))
     model, init = _init_backbone(cfg, path, num_classes=4)
     assert model.linear.out_features == 4
     sd = original.state_dict()
@@ -126,18 +112,18 @@ def test_original_width64_checkpoint_loads_for_finetuning(small_root, tmp_path) 
     assert "72 tensors" in init
 
 
-def test_predict_videos_keeps_every_video(small_root) -> None:
+def test_predict_videos_keeps_every_video(tiny_root) -> None:
     from iic_helpers.data.builders import clip_dataset
 
-    cfg = make_config("tiny", data_root=str(small_root), **SMALL)
+    cfg = make_config("tiny", data_root=str(tiny_root), **SMALL)
     test_set = clip_dataset(cfg, "test", "eval")
     model = build_backbone("r3d", width=4, num_classes=4)
     logits, labels = predict_videos(model, test_set, batch_size=3)
     assert logits.shape == (len(test_set), 2, 4) and labels.shape == (len(test_set),)
 
 
-def test_linear_probe_and_cli(small_root, tmp_path, capsys) -> None:
-    cfg = make_config("tiny", data_root=str(small_root), **SMALL)
+def test_linear_probe_and_cli(tiny_root, tmp_path, capsys) -> None:
+    cfg = make_config("tiny", data_root=str(tiny_root), **SMALL)
     result = linear_probe(cfg, None, tmp_path / "lp", progress=False)["linear_probe"]
     assert 0.0 <= result["accuracy"] <= 1.0 and result["n_test"] == 28
     sets = [
@@ -145,14 +131,14 @@ def test_linear_probe_and_cli(small_root, tmp_path, capsys) -> None:
         for k, v in SMALL.items()
     ]
     code = cli(
-        ["linear-probe", "--data-root", str(small_root), "--run-dir", str(tmp_path / "lp2"), *sets]
+        ["linear-probe", "--data-root", str(tiny_root), "--run-dir", str(tmp_path / "lp2"), *sets]
     )
     assert code == 0 and "linear-probe: test accuracy" in capsys.readouterr().out
     code = cli(
         [
             "finetune",
             "--data-root",
-            str(small_root),
+            str(tiny_root),
             "--run-dir",
             str(tmp_path / "ft2"),
             "--epochs",

@@ -12,7 +12,6 @@ import torch
 from iic_helpers.__main__ import main as cli
 from iic_helpers.checkpoint import load_checkpoint
 from iic_helpers.config import make_config
-from iic_helpers.data import make_synthetic_dataset
 from iic_helpers.train import HISTORY_FIELDS, PretrainState, pretrain, read_history
 
 SMALL = dict(
@@ -28,27 +27,14 @@ SMALL = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def small_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    return make_synthetic_dataset(
-        root / "data",
-        n_groups=9,
-        clips_per_group=1,
-        num_frames=12,
-        size=32,
-        classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
-    )
-
-
 def _cfg(root: Path, **overrides):
     return make_config("tiny", data_root=str(root), **{**SMALL, **overrides})
 
 
-def test_resume_reaches_the_weights_of_an_uninterrupted_run(small_root: Path, tmp_path) -> None:
-    straight = pretrain(_cfg(small_root, epochs=2), tmp_path / "straight", progress=False)
-    pretrain(_cfg(small_root, epochs=1), tmp_path / "split", progress=False)
-    resumed = pretrain(_cfg(small_root, epochs=2), tmp_path / "split", resume=True, progress=False)
+def test_resume_reaches_the_weights_of_an_uninterrupted_run(tiny_root: Path, tmp_path) -> None:
+    straight = pretrain(_cfg(tiny_root, epochs=2), tmp_path / "straight", progress=False)
+    pretrain(_cfg(tiny_root, epochs=1), tmp_path / "split", progress=False)
+    resumed = pretrain(_cfg(tiny_root, epochs=2), tmp_path / "split", resume=True, progress=False)
     a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == 2
     for part in ("model", "contrast", "head"):
@@ -61,8 +47,8 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(small_root: Path, tm
     assert [r["lr"] for r in rows_b] == pytest.approx([0.01, 0.005])
 
 
-def test_checkpoint_layout_and_history(small_root: Path, tmp_path) -> None:
-    run = pretrain(_cfg(small_root, epochs=1), tmp_path / "run", progress=False)
+def test_checkpoint_layout_and_history(tiny_root: Path, tmp_path) -> None:
+    run = pretrain(_cfg(tiny_root, epochs=1), tmp_path / "run", progress=False)
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)  # safe to load as is
     assert set(ckpt) >= {"model", "contrast", "optimizer", "scheduler", "epoch", "rng", "config"}
     assert "conv1.temporal_spatial_conv.weight" in ckpt["model"]  # original key layout
@@ -71,25 +57,25 @@ def test_checkpoint_layout_and_history(small_root: Path, tmp_path) -> None:
     header = (run / "history.csv").read_text().splitlines()[0].split(",")
     assert tuple(header) == HISTORY_FIELDS
     with pytest.raises(FileExistsError, match="resume"):
-        pretrain(_cfg(small_root, epochs=1), run, progress=False)
+        pretrain(_cfg(tiny_root, epochs=1), run, progress=False)
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(small_root, tmp_path, monkeypatch) -> None:
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_root, tmp_path, monkeypatch) -> None:
     run = tmp_path / "nan"
-    pretrain(_cfg(small_root, epochs=1), run, progress=False)
+    pretrain(_cfg(tiny_root, epochs=1), run, progress=False)
     good = load_checkpoint(run / "checkpoint.pt")["model"]
     original = PretrainState.encode
     monkeypatch.setattr(PretrainState, "encode", lambda self, x: original(self, x) * math.nan)
     with pytest.raises(FloatingPointError, match="last good checkpoint"):
-        pretrain(_cfg(small_root, epochs=2), run, resume=True, progress=False)
+        pretrain(_cfg(tiny_root, epochs=2), run, resume=True, progress=False)
     after = load_checkpoint(run / "checkpoint.pt")
     assert after["epoch"] == 1
     assert all(torch.equal(good[k], after["model"][k]) for k in good)
 
 
 @pytest.mark.parametrize("intra", ["repeat", "shuffle", "none"])
-def test_variants_run(small_root, tmp_path, intra) -> None:
-    cfg = _cfg(small_root, epochs=1, intra_negative=intra)
+def test_variants_run(tiny_root, tmp_path, intra) -> None:
+    cfg = _cfg(tiny_root, epochs=1, intra_negative=intra)
     run = pretrain(cfg, tmp_path / intra, progress=False)
     loss = read_history(run)[0]["loss"]
     assert math.isfinite(loss) and loss > 0
@@ -98,13 +84,13 @@ def test_variants_run(small_root, tmp_path, intra) -> None:
 
 
 @pytest.mark.parametrize("intra", ["repeat", "none"])
-def test_training_steps_lower_the_loss_on_a_fixed_batch(small_root, intra) -> None:
+def test_training_steps_lower_the_loss_on_a_fixed_batch(tiny_root, intra) -> None:
     """Repeated pretrain_step calls on one batch, with the memory bank and the random draws
     reset before each, see a falling loss: gradients, optimiser and loss are wired right."""
     from iic_helpers.data.builders import clip_dataset
     from iic_helpers.train import pretrain_step
 
-    cfg = _cfg(small_root, epochs=1, lr=0.005, intra_negative=intra)
+    cfg = _cfg(tiny_root, epochs=1, lr=0.005, intra_negative=intra)
     dataset = clip_dataset(cfg)
     torch.manual_seed(0)
     state = PretrainState(cfg, len(dataset), torch.device("cpu"))
@@ -119,9 +105,9 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(small_root, intra) -> No
     assert losses[-1] < losses[0] - 0.1, losses
 
 
-def test_cli_pretrain_then_retrieve(small_root, tmp_path, capsys) -> None:
+def test_cli_pretrain_then_retrieve(tiny_root, tmp_path, capsys) -> None:
     run = tmp_path / "cli"
-    common = ["--data-root", str(small_root), "--run-dir", str(run)]
+    common = ["--data-root", str(tiny_root), "--run-dir", str(run)]
     sets = [
         f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
         for k, v in SMALL.items()
