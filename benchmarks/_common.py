@@ -73,6 +73,14 @@ def other_busy_processes() -> list[str]:
     return busy
 
 
+def warn_if_busy() -> list[str]:
+    """Other busy processes now; printed as a warning (their timings are then suspect)."""
+    busy = other_busy_processes()
+    if busy:
+        print("WARNING: other busy processes at the end (timings suspect):", *busy, sep="\n  ")
+    return busy
+
+
 def machine_info() -> dict[str, Any]:
     """Facts to store next to every result: CPU, cores, versions, threads, date."""
     import numpy as np

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import REPO, command_line, format_table, machine_info, write_json
+from _common import REPO, command_line, format_table, machine_info, warn_if_busy, write_json
 from PIL import Image
 
 from iic_helpers.config import make_config
@@ -325,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
     )
     elapsed = time.perf_counter() - start
+    info["other_busy_processes_end"] = warn_if_busy()
     print()
     for name, facts in result["datasets"].items():
         print(

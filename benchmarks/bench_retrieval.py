@@ -48,12 +48,14 @@ from _common import (
     peak_rss_mib,
     reset_peak_rss,
     rss_mib,
+    warn_if_busy,
     write_json,
 )
 
 from iic_helpers.retrieval import DEFAULT_KS, DEFAULT_MAX_ELEMENTS, retrieval_hits
 
 METHODS = ("original", "ours", "ours_numpy", "ours_lowmem")
+BIG_METHODS = ("ours", "ours_lowmem")
 GB = 1e9
 
 
@@ -418,8 +420,10 @@ def run_big(
     max_seconds: float,
     probe_nq: int,
     say: Any,
+    methods: Sequence[str] = BIG_METHODS,
 ) -> dict[str, Any]:
-    """Kinetics-sized case: original memory computed; ours timed on a slice, or whole."""
+    """Kinetics-sized case: the original's memory computed; ``methods`` timed on a slice of
+    the queries, then on all of them when the slice's time, scaled, fits ``max_seconds``."""
     out: dict[str, Any] = {
         "n_query": nq,
         "n_gallery": ng,
@@ -428,42 +432,56 @@ def run_big(
         "original_memory_float32_computed": original_memory_bytes(nq, ng, dim, 4),
         "ours_memory_computed": ours_memory_bytes(nq, ng, dim, DEFAULT_MAX_ELEMENTS, max(ks)),
         "runs": [],
+        "full": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench_retrieval_big_") as tmp:
         folder = Path(tmp)
         data = make_features(nq, ng, dim, classes, seed=1)
         probe = min(probe_nq, nq)
-        sizes = [probe] if probe < nq else []
-        for size in [*sizes, nq]:
+        sizes = [probe, nq] if probe < nq else [nq]
+        hits: dict[tuple[str, int], dict[int, np.ndarray]] = {}
+        for size in sizes:
             sub = dict(
                 data,
                 query_feats=data["query_feats"][:size],
                 query_labels=data["query_labels"][:size],
             )
             save_features(sub, folder)
-            if out["runs"]:
-                last = out["runs"][-1]
-                projected = last["seconds"] * size / last["n_query"]
-                if projected > max_seconds:
-                    say(
-                        f"  {size} queries would take ~{projected:.0f} s > {max_seconds:.0f} s: "
-                        "not run (extrapolated)"
-                    )
-                    out["extrapolated_full_seconds"] = projected
-                    break
-            row = run_in_subprocess("ours", folder, ks, threads, timeout=max_seconds * 2)
-            row["n_query"] = size
-            say(
-                f"  {size}x{ng}x{dim} ours {row['seconds']:7.2f} s, "
-                f"peak +{row['peak_extra_mib']:.0f} MiB"
+            for method in methods:
+                previous = [r for r in out["runs"] if r["method"] == method]
+                if previous:
+                    projected = previous[-1]["seconds"] * size / previous[-1]["n_query"]
+                    if projected > max_seconds:
+                        say(
+                            f"  {method}: {size} queries would take ~{projected:.0f} s > "
+                            f"{max_seconds:.0f} s: not run (extrapolated)"
+                        )
+                        continue
+                row = run_in_subprocess(method, folder, ks, threads, timeout=max_seconds * 2)
+                row["n_query"] = size
+                row["top1"] = row["accuracy"][str(ks[0])]
+                hits[method, size] = load_hits(folder, method)
+                say(
+                    f"  {size}x{ng}x{dim} {method:11s} {row['seconds']:7.2f} s, "
+                    f"peak +{row['peak_extra_mib']:.0f} MiB"
+                )
+                out["runs"].append(row)
+        for method in methods:
+            last = [r for r in out["runs"] if r["method"] == method][-1]
+            full = last["n_query"] == nq
+            out["full"][method] = {
+                "full_run": full,
+                "seconds" if full else "extrapolated_seconds": last["seconds"]
+                * nq
+                / last["n_query"],
+                "peak_extra_mib": last["peak_extra_mib"],
+            }
+        for row in out["runs"]:  # same hits as the first method on the same queries
+            first = hits.get((methods[0], row["n_query"]))
+            mine = hits[row["method"], row["n_query"]]
+            row["identical_hits"] = (
+                None if first is None else all(np.array_equal(first[k], mine[k]) for k in ks)
             )
-            out["runs"].append(row)
-        last = out["runs"][-1]
-        out["full_run"] = last["n_query"] == nq
-        if out["full_run"]:
-            out["full_seconds"] = last["seconds"]
-        else:
-            out.setdefault("extrapolated_full_seconds", last["seconds"] * nq / last["n_query"])
     return out
 
 
@@ -514,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         matmul=not args.no_matmul,
     )
     elapsed = time.perf_counter() - start
+    info["other_busy_processes_end"] = warn_if_busy()
     print_report(result)
     payload = {
         "benchmark": "retrieval",
@@ -568,14 +587,20 @@ def print_report(result: dict[str, Any]) -> None:
         )
         ours = big["ours_memory_computed"]
         print(f"  ours (computed): {ours['total_gb']:.2f} GB beyond the inputs")
-        print(format_table(big["runs"], ("n_query", "seconds", "peak_extra_mib")))
-        if big["full_run"]:
-            print(f"  full case run: {big['full_seconds']:.1f} s")
-        else:
-            print(
-                f"  full case NOT run; extrapolated from the largest run: "
-                f"{big['extrapolated_full_seconds']:.0f} s"
+        print(
+            format_table(
+                big["runs"],
+                ("method", "n_query", "seconds", "peak_extra_mib", "identical_hits", "top1"),
             )
+        )
+        for method, full in big["full"].items():
+            if full["full_run"]:
+                print(f"  {method}: full case run, {full['seconds']:.1f} s")
+            else:
+                print(
+                    f"  {method}: full case NOT run; extrapolated from the largest run: "
+                    f"{full['extrapolated_seconds']:.0f} s"
+                )
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ is measured by ``bench_data_loading.py``).
 
 Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
 
-* ``baseline``: in the style of the original ``train_ssl.py``: intra-negatives built by a
-  per-sample, per-frame Python loop, three forward passes in fp32 NCDHW, the negative's
-  autograd graph kept alive until the end of the step.
+* ``baseline``: in the style of the original ``train_ssl.py``: the intra-negative built by a
+  per-sample, per-frame Python loop (frames drawn from the same generator as ours, so the
+  numbers are identical), three forward passes in fp32 NCDHW, the negative's autograd
+  graph kept alive until the end of the step.
 * ``ours``: :func:`iic_helpers.train.pretrain_step`, exactly as ``pretrain()`` calls it on
-  the CPU (vectorised negatives, negative features detached).
-* ``nograd``: the negative's forward pass under ``torch.no_grad()`` (same numbers: it only
-  updates the memory bank and BatchNorm running statistics).
-* ``concat2``: one forward pass over ``cat(view 1, view 2)`` (+ ``nograd`` negative);
+  the CPU (vectorised negatives; negative features detached unless the preset sets
+  ``negative_gradient``, as the tiny preset does).
+* ``nograd``: the negative's forward pass under ``torch.no_grad()`` (same numbers: without
+  ``negative_gradient`` the negative only updates the memory bank and BatchNorm running
+  statistics); not applicable with ``negative_gradient``.
+* ``concat2``: one forward pass over ``cat(view 1, view 2)``, the negative in its own;
   ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalises with
   statistics over 2B (3B) mixed samples instead of B samples of one view, which changes
   the features and the running statistics (the original used per-view statistics).
@@ -24,8 +27,9 @@ Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
 
 Achieved GFLOP/s use the reference FLOP count (conv + linear multiply-adds x 2, counted with
 forward hooks; R3D at 16x112x112: 39.77 GFLOP per clip forward, backward ~2x forward):
-per sample and step, 3 forward passes + 2 backward passes = 7 x the forward count. The
-``concat3`` variant really does 9x (its backward also runs over the negative rows); its
+per sample and step, 3 forward passes + 2 backward passes = 7x the forward count (9x with
+``negative_gradient``, where the negative is back-propagated too). ``concat3`` without
+``negative_gradient`` really does 9x (its backward also runs over the negative rows); its
 GFLOP/s count only the useful 7x.
 
 Usage::
@@ -39,7 +43,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
-import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +56,7 @@ from _common import (
     peak_rss_mib,
     reset_peak_rss,
     rss_mib,
+    warn_if_busy,
     write_json,
 )
 from torch import nn
@@ -72,20 +76,30 @@ MODELS: dict[str, dict[str, Any]] = {
     "paper": dict(preset="paper", batch=2, n_data=9537, warmup=1, repeat=3),
 }
 DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
+    # the tiny preset back-propagates through the negative: no "nograd" variants
     "tiny": (
         "baseline",
         "ours",
-        "nograd",
         "concat2",
         "concat3",
         "cl",
         "bf16",
         "bf16+cl",
-        "nograd+bf16+cl",
+        "concat3+bf16+cl",
         "ours+t1",
         "baseline+t1",
     ),
-    "paper": ("baseline", "ours", "nograd", "concat2", "cl", "bf16", "bf16+cl", "ours+t1"),
+    "paper": (
+        "baseline",
+        "ours",
+        "nograd",
+        "concat2+nograd",
+        "cl",
+        "bf16",
+        "bf16+cl",
+        "nograd+bf16+cl",
+        "ours+t1",
+    ),
 }
 TOKENS = ("baseline", "ours", "nograd", "concat2", "concat3", "cl", "bf16", "t1", "t2")
 
@@ -140,22 +154,22 @@ def _malloc_trim() -> None:
 
 
 def baseline_step(
-    state: PretrainState, batch: torch.Tensor, index: torch.Tensor, _generator: Any
+    state: PretrainState, batch: torch.Tensor, index: torch.Tensor, generator: torch.Generator
 ) -> dict[str, float]:
     """The original ``train_ssl.py`` step, written the straightforward way.
 
-    Per-sample Python loop for the "repeat" negative (one random frame per sample copied
-    into every time step), three fp32 forward passes, the negative's graph kept until the
-    step ends (only the memory bank uses its feature).
+    Per-sample, per-frame Python loop for the "repeat" negative (the frames drawn as
+    :func:`~iic_helpers.negatives.intra_negative` draws them, so that both give the same
+    clips), three fp32 forward passes, the negative's graph kept until the step ends.
     """
     inputs = batch
     bsz, _, num_frames = inputs.shape[:3]
     inputs2 = residual(inputs)
+    frames = torch.randint(num_frames, (bsz,), generator=generator).tolist()
     negatives = torch.zeros_like(inputs)
     for i in range(bsz):
-        frame = random.randint(0, num_frames - 1)
         for j in range(num_frames):
-            negatives[i, :, j, :, :] = inputs[i, :, frame, :, :]
+            negatives[i, :, j, :, :] = inputs[i, :, frames[i], :, :]
     feat_l = state.encode(inputs)
     feat_ab = state.encode(inputs2)
     feat_neg = state.encode(negatives)
@@ -177,30 +191,32 @@ def custom_step(
     nograd: bool = False,
     amp: bool = False,
 ) -> dict[str, float]:
-    """``pretrain_step`` with the benchmark's options (view 2 = residual, "repeat" negative).
+    """``pretrain_step`` with the benchmark's options (view 2 = residual frames).
 
-    ``concat=1, nograd=False, amp=False`` computes exactly what ``pretrain_step`` does.
+    ``concat=1, nograd=False, amp=False`` computes exactly what ``pretrain_step`` does;
+    ``nograd=True`` too (it needs ``negative_gradient=False``).
     """
     cfg = state.cfg
+    gradient = state.contrast.negative_gradient
+    if nograd and gradient:
+        raise ValueError("nograd needs negative_gradient=False (the negative is in the loss)")
     view1, view2 = batch, residual(batch)
-    negatives = intra_negative(view1, cfg.intra_negative, generator)
     encode = state.encode
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
         if concat == 3:
-            feats = encode(torch.cat([view1, view2, negatives]))
-            feat_v1, feat_v2, feat_neg = feats.chunk(3)
-            feat_neg = feat_neg.detach()
+            negatives = intra_negative(view1, cfg.intra_negative, generator)
+            feat_v1, feat_v2, feat_neg = encode(torch.cat([view1, view2, negatives])).chunk(3)
         else:
             if concat == 2:
                 feat_v1, feat_v2 = encode(torch.cat([view1, view2])).chunk(2)
             else:
                 feat_v1 = encode(view1)
                 feat_v2 = encode(view2)
-            if nograd or concat == 2:
-                with torch.no_grad():
-                    feat_neg = encode(negatives)
-            else:
-                feat_neg = encode(negatives).detach()
+            negatives = intra_negative(view1, cfg.intra_negative, generator)
+            with torch.set_grad_enabled(not nograd):
+                feat_neg = encode(negatives)
+        if not gradient:
+            feat_neg = feat_neg.detach()
     feat_v1, feat_v2, feat_neg = feat_v1.float(), feat_v2.float(), feat_neg.float()
     out_v1, out_v2 = state.contrast(feat_v1, feat_v2, index, feat_neg)
     loss = state.criterion(out_v1).sum() + state.criterion(out_v2).sum()
@@ -312,7 +328,6 @@ def run_variant(
         clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
         index = torch.arange(batch) % n_data
         generator = torch.Generator().manual_seed(2)
-        random.seed(2)
         step = make_step(opts)
         state.model.train()
         state.head.train()
@@ -376,7 +391,8 @@ def run(
         cfg = make_config(spec["preset"], **model_overrides)
         net = build_backbone(cfg.backbone, width=cfg.width)
         forward = count_flops(net, (3, cfg.clip_len, cfg.crop, cfg.crop))
-        per_sample_step = 7 * forward  # 3 forward passes + 2 backward passes (2x forward)
+        backward_passes = 3 if cfg.negative_gradient else 2  # each ~2x a forward pass
+        per_sample_step = (3 + 2 * backward_passes) * forward
         flops[model] = {
             "forward_gflop_per_clip": forward / 1e9,
             "step_gflop_per_sample": per_sample_step / 1e9,
@@ -392,6 +408,8 @@ def run(
             "warmup": w,
             "repeat": r,
             "normalize_features": cfg.normalize_features,
+            "negative_gradient": cfg.negative_gradient,
+            "flop_multiple": 3 + 2 * backward_passes,
             "center_features": cfg.center_features,
         }
         settings[model]["relative_error_vs_fp32"] = precision_check(
@@ -468,13 +486,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
     )
     elapsed = time.perf_counter() - start
+    info["other_busy_processes_end"] = warn_if_busy()
     print()
     for model, f in result["flops"].items():
         s = result["settings"][model]
         print(
             f"{model}: {s['backbone']} width {s['width']}, {s['input']}, batch {s['batch']}, "
             f"k={s['k']}; {f['forward_gflop_per_clip']:.3f} GFLOP forward per clip, "
-            f"{f['step_gflop_per_sample']:.2f} GFLOP per sample and step (7x)"
+            f"{f['step_gflop_per_sample']:.2f} GFLOP per sample and step "
+            f"({s['flop_multiple']}x; negative_gradient={s['negative_gradient']})"
         )
         errors = ", ".join(f"{k} {v:.1e}" for k, v in s["relative_error_vs_fp32"].items())
         print(f"  feature relative error vs fp32 NCDHW (one forward): {errors}")

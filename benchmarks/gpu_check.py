@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import command_line, format_table, machine_info, write_json
+from _common import command_line, format_table, machine_info, warn_if_busy, write_json
 
 from iic_helpers.config import make_config
 from iic_helpers.train import PretrainState, pretrain_step
@@ -310,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batches=args.batches,
             )
     elapsed = time.perf_counter() - start
+    info["other_busy_processes_end"] = warn_if_busy()
     print()
     print(
         format_table(

@@ -45,9 +45,12 @@ def test_flop_count_matches_reference() -> None:
     assert flops == bench.REFERENCE_R3D_FLOPS == 39_774_715_904
 
 
-def test_train_step_bench_runs_and_variants_agree() -> None:
+@pytest.mark.parametrize("negative_gradient", [True, False])
+def test_train_step_bench_runs_and_variants_agree(negative_gradient: bool) -> None:
     bench = load("bench_train_step")
-    variants = ("baseline", "ours", "nograd", "concat2", "concat3", "bf16+cl", "ours+t2")
+    variants = ("baseline", "ours", "concat2", "concat3", "bf16+cl", "ours+t2")
+    if not negative_gradient:
+        variants += ("nograd", "concat2+nograd")
     result = bench.run(
         ("tiny",),
         {"tiny": variants},
@@ -55,10 +58,15 @@ def test_train_step_bench_runs_and_variants_agree() -> None:
         warmup={"tiny": 1},
         repeat={"tiny": 1},
         threads=1,
-        overrides={"tiny": {"width": 4, "k": 8, "crop": 16}},
+        overrides={
+            "tiny": {"width": 4, "k": 8, "crop": 16, "negative_gradient": negative_gradient}
+        },
         verbose=False,
     )
     assert set(result) == {"rows", "flops", "settings"}
+    settings = result["settings"]["tiny"]
+    assert settings["flop_multiple"] == (9 if negative_gradient else 7)
+    assert set(settings["relative_error_vs_fp32"]) == {"cl", "bf16", "bf16+cl"}
     rows = {row["variant"]: row for row in result["rows"]}
     assert list(rows) == list(variants)
     assert rows["ours+t2"]["threads"] == 2 and rows["ours"]["threads"] == 1
@@ -66,28 +74,31 @@ def test_train_step_bench_runs_and_variants_agree() -> None:
         for key in ("ms_per_sample", "speedup", "gflops", "peak_extra_mib", "first_loss"):
             assert key in row
         assert row["ms_per_sample"] > 0
-    # The first loss does not depend on the negatives or on how they are computed (they only
-    # update the memory bank afterwards): baseline, ours and nograd compute the same numbers.
+    # same negatives, same numbers: the baseline's loop and ours (and nograd) agree
     assert rows["baseline"]["first_loss"] == pytest.approx(rows["ours"]["first_loss"], rel=1e-6)
-    assert rows["nograd"]["first_loss"] == rows["ours"]["first_loss"]
+    if not negative_gradient:
+        assert rows["nograd"]["first_loss"] == rows["ours"]["first_loss"]
     with pytest.raises(ValueError, match="unknown variant"):
         bench.parse_variant("ours+fast")
 
 
-@pytest.mark.parametrize("nograd", [False, True])
-def test_custom_step_equals_pretrain_step(nograd: bool) -> None:
+@pytest.mark.parametrize(
+    ("nograd", "negative_gradient"), [(False, True), (False, False), (True, False)]
+)
+def test_custom_step_equals_pretrain_step(nograd: bool, negative_gradient: bool) -> None:
     """The benchmark's step computes what the package's does (also with the negative's
     forward pass under no_grad), memory-bank updates included, step after step."""
     bench = load("bench_train_step")
-    overrides = {"width": 4, "k": 8, "crop": 16}
+    overrides = {"width": 4, "k": 8, "crop": 16, "negative_gradient": negative_gradient}
     losses = []
     custom = functools.partial(bench.custom_step, nograd=nograd)
-    for step in (bench.pretrain_step, custom):
+    for step in (bench.pretrain_step, custom, bench.baseline_step):
         state = bench.build_state("tiny", 20, **overrides)
         clips = torch.rand(3, 3, 16, 16, 16, generator=torch.Generator().manual_seed(0))
         generator = torch.Generator().manual_seed(1)
         losses.append([step(state, clips, torch.arange(3), generator)["loss"] for _ in range(3)])
     assert losses[0] == losses[1]
+    assert losses[2] == pytest.approx(losses[0], rel=1e-5)
 
 
 def test_retrieval_bench_runs_with_identical_hits() -> None:
@@ -113,7 +124,14 @@ def test_retrieval_bench_runs_with_identical_hits() -> None:
         assert row["identical_hits"], row["differing_queries"]
     assert {"numpy_s", "torch_s", "numpy_speedup_vs_torch"} <= set(result["matmul"][0])
     big = result["kinetics"]
-    assert big["full_run"] and [r["n_query"] for r in big["runs"]] == [10, 30]
+    assert [(r["method"], r["n_query"]) for r in big["runs"]] == [
+        ("ours", 10),
+        ("ours_lowmem", 10),
+        ("ours", 30),
+        ("ours_lowmem", 30),
+    ]
+    assert all(r["identical_hits"] for r in big["runs"])
+    assert big["full"]["ours"]["full_run"] and big["full"]["ours_lowmem"]["full_run"]
     # the issue's figure: 20k x 240k distances (float64) + argsort (int64) ~ 77 GB
     paper = bench.original_memory_bytes(20000, 240000, 512, 8)
     assert paper["distances_gb"] + paper["argsort_gb"] == pytest.approx(76.8)
