@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import load_checkpoint
 from .config import Config
 from .runs import read_results
 
@@ -42,7 +43,7 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     """Pretrain (unless random), then retrieval, linear probe and fine-tuning for one run."""
     from .finetune import finetune, linear_probe
     from .retrieval import run_retrieval
-    from .train import pretrain
+    from .train import pretrain, read_history
 
     run_dir = root / f"{variant}-s{seed}"
     if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
@@ -51,15 +52,12 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     checkpoint = None
     minutes = 0.0
     if variant != "random":
-        start = time.perf_counter()
         ckpt = run_dir / "checkpoint.pt"
-        if (
-            not ckpt.exists()
-            or json.loads((run_dir / "config.json").read_text())["epochs"] != vcfg.epochs
-        ):
+        done = load_checkpoint(ckpt)["epoch"] if ckpt.exists() else 0
+        if done < vcfg.epochs:  # new, or interrupted: resume continues exactly
             pretrain(vcfg, run_dir, resume=ckpt.exists(), progress=progress)
-        minutes = (time.perf_counter() - start) / 60
-        checkpoint = run_dir / "checkpoint.pt"
+        minutes = sum(row["seconds"] for row in read_history(run_dir)) / 60
+        checkpoint = ckpt
     run_retrieval(vcfg, checkpoint, run_dir, progress=progress)
     linear_probe(vcfg, checkpoint, run_dir, progress=progress)
     finetune(vcfg, checkpoint, run_dir / "finetune", progress=progress)
