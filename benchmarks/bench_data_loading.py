@@ -11,9 +11,10 @@ The same videos, the same clip positions and crops (seeded ``ClipDataset``), rea
 
 Datasets: the synthetic training set (64x64, 32 frames, H.264 .mp4; tiny-preset transform:
 resize 37x49, random crop 32) and a few UCF101-like videos written here (240x320, 160
-frames, MPEG-4 part 2 .avi like UCF101's Xvid files; paper transform: resize 128x171,
-random crop 112). One process with one intra-op thread stands for one DataLoader worker
-(workers run single-threaded); the page cache is warm for every format.
+frames, MPEG-4 part 2 .avi with keyframes 300 frames apart, like UCF101's Xvid files;
+paper transform: resize 128x171, random crop 112). JPEG frames are written at quality 90.
+One process with one intra-op thread stands for one DataLoader worker (workers run
+single-threaded); the page cache is warm for every format.
 
 Usage::
 
@@ -53,6 +54,8 @@ from iic_helpers.data import (
 
 SYNTHETIC_ROOT = REPO / "data" / "synthetic"
 JPEG_QUALITY = 90
+#: Keyframe interval of the UCF101-like videos: Xvid's default maximum (UCF101 is Xvid).
+XVID_GOP = 300
 
 
 # --------------------------------------------------------------------------- data preparation
@@ -96,7 +99,7 @@ def make_ucf_like(
         pixels = render_synthetic_video(
             name, group=i + 1, num_frames=frames, size=size, noise=0.02, seed=i
         )
-        write_video(path, pixels, codec="mpeg4")
+        write_video(path, pixels, codec="mpeg4", gop=XVID_GOP)
         records.append(
             VideoRecord(path=path, label=i % len(classes), class_name=name, video_id=video_id)
         )

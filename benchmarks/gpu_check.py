@@ -45,6 +45,7 @@ STEP_VARIANTS: tuple[tuple[str, dict[str, Any], bool], ...] = (
     ("bf16+channels_last", dict(amp=True, channels_last=True), True),
 )
 UCF_N_DATA = 9537
+XVID_GOP = 300  # keyframe interval of the test videos (Xvid's default maximum)
 FORWARD_GFLOP = 39.774715904  # R3D at 16x112x112, one clip (reference/models.json)
 
 
@@ -150,7 +151,7 @@ def _render(args: tuple[Path, str, int, int, int, int]) -> Path:
     pixels = render_synthetic_video(
         name, group=group, num_frames=frames, size=(height, width), noise=0.02, seed=group
     )
-    return write_video(path, pixels, codec="mpeg4")
+    return write_video(path, pixels, codec="mpeg4", gop=XVID_GOP)
 
 
 def make_videos(
