@@ -6,6 +6,11 @@ The same videos, the same clip positions and crops (seeded ``ClipDataset``), rea
 * ``pyav``: the video files via PyAV (``ClipDataset`` default);
 * ``pyav_preresized``: videos re-encoded with the short side 128 by
   :func:`iic_helpers.data.resize_videos` (only where the videos are larger than that);
+* ``<codec>_<container>_gop16_seek``: the pre-resized frames re-encoded (H.264 in .avi as
+  ``resize_videos`` writes for UCF101's names, H.264 in .mp4, MPEG-4 part 2 in .avi) with a
+  keyframe every 16 frames, and the reader allowed to seek from frame 16 on
+  (``video.SEEK_MIN_FRAME``, 96 in the package, patched for these rows only): what ``gop``
+  and codec options of ``resize_videos`` would buy;
 * ``cache``: ``ClipDataset(cache=True)``, every video decoded once into memory up front
   (``preload()``; its one-off time is reported separately).
 
@@ -26,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import subprocess
 import sys
@@ -51,11 +57,20 @@ from iic_helpers.data import (
     train_transform,
     write_video,
 )
+from iic_helpers.data import video as video_module
 
 SYNTHETIC_ROOT = REPO / "data" / "synthetic"
 JPEG_QUALITY = 90
 #: Keyframe interval of the UCF101-like videos: Xvid's default maximum (UCF101 is Xvid).
 XVID_GOP = 300
+#: Keyframe interval of the short-GOP variants (and the frame from which they may seek).
+SHORT_GOP = 16
+#: (row label, encoder, container) of the short-GOP re-encodings of the pre-resized videos.
+SHORT_GOP_VARIANTS = (
+    ("h264_avi_gop16_seek", "libx264", ".avi"),
+    ("h264_mp4_gop16_seek", "libx264", ".mp4"),
+    ("mpeg4_avi_gop16_seek", "mpeg4", ".avi"),
+)
 
 
 # --------------------------------------------------------------------------- data preparation
@@ -137,18 +152,21 @@ def measure_dataset(
     frames_root: Path,
     *,
     preresized: Sequence[VideoRecord] | None,
+    short_gop: dict[str, Sequence[VideoRecord]] | None = None,
     sizes_bytes: dict[str, int],
     min_items: int,
     min_seconds: float,
     verbose: bool,
 ) -> list[dict[str, Any]]:
-    """Rows for one dataset: jpeg (baseline), pyav, pyav_preresized, cache."""
+    """Rows for one dataset: jpeg (baseline), pyav, pyav_preresized(+ short-GOP), cache."""
     variants: list[tuple[str, ClipDataset]] = [
         ("jpeg", ClipDataset(records, transform=transform, frames_root=frames_root, seed=0)),
         ("pyav", ClipDataset(records, transform=transform, seed=0)),
     ]
     if preresized is not None:
         variants.append(("pyav_preresized", ClipDataset(preresized, transform=transform, seed=0)))
+    for label, gop_records in (short_gop or {}).items():
+        variants.append((label, ClipDataset(gop_records, transform=transform, seed=0)))
     cached = ClipDataset(records, transform=transform, seed=0, cache=True)
     start = time.perf_counter()
     cached.preload(progress=False)
@@ -157,11 +175,26 @@ def measure_dataset(
     rows = []
     base = None
     for variant, dataset in variants:
-        row = {
-            "dataset": name,
-            "format": variant,
-            **clips_per_second(dataset, min_items=min_items, min_seconds=min_seconds),
-        }
+        # the short-GOP variant also lets the reader seek from frame 16 on (package: 96)
+        seek_from = SHORT_GOP if variant.endswith("_seek") else video_module.SEEK_MIN_FRAME
+        saved, video_module.SEEK_MIN_FRAME = video_module.SEEK_MIN_FRAME, seek_from
+        seeks = {"tried": 0, "failed": 0}
+        decode_after_seek = video_module._decode_after_seek
+
+        def counting(*args, _inner=decode_after_seek, _seeks=seeks):
+            out = _inner(*args)
+            _seeks["tried"] += 1
+            _seeks["failed"] += out is None  # fell back to decoding from the start
+            return out
+
+        video_module._decode_after_seek = counting
+        try:
+            timing = clips_per_second(dataset, min_items=min_items, min_seconds=min_seconds)
+        finally:
+            video_module.SEEK_MIN_FRAME = saved
+            video_module._decode_after_seek = decode_after_seek
+        row = {"dataset": name, "format": variant, **timing}
+        row["seeks"] = f"{seeks['tried'] - seeks['failed']}/{seeks['tried']}"
         if variant == "jpeg":
             base = row["clips_per_s"]
         row["speedup_vs_jpeg"] = row["clips_per_s"] / base
@@ -265,13 +298,27 @@ def run(
                     "pyav": bytes_of([r.path for r in records]),
                     "pyav_preresized": bytes_of([r.path for r in small]),
                 }
+                short_gop = {}
+                for label, codec, suffix in SHORT_GOP_VARIANTS:
+                    folder = tmp / label
+                    short_gop[label] = [
+                        dataclasses.replace(r, path=folder / f"{r.video_id}{suffix}") for r in small
+                    ]
+                    for src, dst in zip(small, short_gop[label], strict=True):
+                        write_video(dst.path, read_video(src.path), codec=codec, gop=SHORT_GOP)
+                    sizes[label] = bytes_of([r.path for r in short_gop[label]])
                 small_shape = read_video(small[0].path).shape
                 datasets["ucf_like"] = {
                     "videos": len(records),
                     "source": f"{ucf_size[0]}x{ucf_size[1]}, {ucf_frames} frames, MPEG-4 part 2 "
-                    ".avi (rendered synthetic scenes with 2% pixel noise)",
+                    f".avi, keyframe interval {XVID_GOP} (rendered synthetic scenes with 2% "
+                    "pixel noise)",
                     "preresized": f"{small_shape[1]}x{small_shape[2]} H.264 (resize_videos, "
-                    "short side 128)",
+                    f"short side 128, libx264's default keyframe interval, kept in .avi); "
+                    f"*_gop16_seek: the same frames re-encoded (codec and container in the "
+                    f"name) with a keyframe every {SHORT_GOP} frames, the reader allowed to "
+                    f"seek from frame {SHORT_GOP} on (SEEK_MIN_FRAME is "
+                    f"{video_module.SEEK_MIN_FRAME} in the package)",
                     "transform": f"resize {paper.resize}, random crop {paper.crop}, "
                     f"T={paper.clip_len}",
                     "mean_abs_diff_video_vs_jpeg": same_clips(records, transform, frames_root),
@@ -282,6 +329,7 @@ def run(
                     transform,
                     frames_root,
                     preresized=small,
+                    short_gop=short_gop,
                     sizes_bytes=sizes,
                     min_items=min_items,
                     min_seconds=min_seconds,
@@ -345,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ms_per_clip",
                 "speedup_vs_jpeg",
                 "storage_mb",
+                "seeks",
                 "preload_s",
             ),
         )

@@ -165,6 +165,9 @@ def test_data_loading_bench_runs(tmp_path: Path) -> None:
         ("ucf_like", "jpeg"),
         ("ucf_like", "pyav"),
         ("ucf_like", "pyav_preresized"),
+        ("ucf_like", "h264_avi_gop16_seek"),
+        ("ucf_like", "h264_mp4_gop16_seek"),
+        ("ucf_like", "mpeg4_avi_gop16_seek"),
         ("ucf_like", "cache"),
     ]
     for row in result["rows"]:
