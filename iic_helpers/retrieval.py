@@ -76,16 +76,23 @@ def _neighbour_chunks(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(indices, distances)`` of the ``k`` nearest gallery rows, chunk by chunk.
 
+    No normalised or transposed copy of the gallery is made: each chunk of unit-norm query
+    rows is multiplied with the raw gallery (NumPy's matmul, faster than torch's on this
+    CPU kind, see ``benchmarks/RESULTS.md``) and divided by the gallery norms.
+
     Args:
-        query: ``(Nq, D)`` unit rows. gallery: ``(Ng, D)`` unit rows. ``k <= Ng``.
+        query: ``(Nq, D)`` features. gallery: ``(Ng, D)`` features. ``k <= Ng``.
 
     Yields:
         ``(rows, k)`` int64 indices and cosine distances, nearest first.
     """
+    norms = gallery.norm(dim=1)
+    inv_norms = 1.0 / torch.where(norms > 0, norms, torch.ones_like(norms))
+    gallery_t = gallery.numpy().T  # a view
     rows_per_chunk = max(1, max_elements // max(1, gallery.shape[0]))
-    gallery_t = gallery.t().contiguous()
     for start in range(0, query.shape[0], rows_per_chunk):
-        sims = query[start : start + rows_per_chunk] @ gallery_t
+        chunk = _unit_rows(query[start : start + rows_per_chunk]).numpy()
+        sims = torch.from_numpy(chunk @ gallery_t).mul_(inv_norms)
         top_sims, top_idx = torch.topk(sims, k, dim=1, largest=True, sorted=True)
         yield top_idx, (1.0 - top_sims).clamp_(0.0, 2.0)
 
@@ -121,8 +128,8 @@ def nearest_neighbours(
         ``(indices, distances)``: numpy ``(Nq, k)`` int64 gallery indices, nearest first, and
         their cosine distances ``1 - cos`` in ``[0, 2]``.
     """
-    query = _unit_rows(video_features(query_feats))
-    gallery = _unit_rows(video_features(gallery_feats))
+    query = video_features(query_feats)
+    gallery = video_features(gallery_feats)
     _check_pair(query, gallery)
     k = min(int(k), gallery.shape[0])
     if k < 1:
@@ -148,8 +155,8 @@ def retrieval_hits(
 
     Arguments as :func:`topk_retrieval`. ``k`` larger than the gallery uses the whole gallery.
     """
-    query = _unit_rows(video_features(query_feats))
-    gallery = _unit_rows(video_features(gallery_feats))
+    query = video_features(query_feats)
+    gallery = video_features(gallery_feats)
     _check_pair(query, gallery)
     q_labels, g_labels = video_labels(query_labels), video_labels(gallery_labels)
     if q_labels.shape[0] != query.shape[0] or g_labels.shape[0] != gallery.shape[0]:
