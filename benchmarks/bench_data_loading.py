@@ -4,13 +4,14 @@ The same videos, the same clip positions and crops (seeded ``ClipDataset``), rea
 
 * ``jpeg``: JPEG frame folders via PIL, the original IIC code's format (baseline);
 * ``pyav``: the video files via PyAV (``ClipDataset`` default);
+* ``pyav_seek96``: the same files with the reader's previous seek threshold
+  (``SEEK_MIN_FRAME`` 96 instead of the package's 16, patched for this row only);
 * ``pyav_preresized``: videos re-encoded with the short side 128 by
-  :func:`iic_helpers.data.resize_videos` (only where the videos are larger than that);
-* ``<codec>_<container>_gop16_seek``: the pre-resized frames re-encoded (H.264 in .avi as
-  ``resize_videos`` writes for UCF101's names, H.264 in .mp4, MPEG-4 part 2 in .avi) with a
-  keyframe every 16 frames, and the reader allowed to seek from frame 16 on
-  (``video.SEEK_MIN_FRAME``, 96 in the package, patched for these rows only): what ``gop``
-  and codec options of ``resize_videos`` would buy;
+  :func:`iic_helpers.data.resize_videos` with its defaults (UCF101's ``.avi`` names: MPEG-4
+  part 2, a keyframe every 16 frames) (only where the videos are larger than that);
+* ``preresized_h264_avi_gop250``: what ``resize_videos`` wrote before (H.264 in ``.avi``,
+  libx264's default keyframe interval): ``resize_video(codec="libx264", gop=None)``;
+* ``preresized_h264_mp4_gop16``: ``resize_video(codec="libx264")`` into ``.mp4``;
 * ``cache``: ``ClipDataset(cache=True)``, every video decoded once into memory up front
   (``preload()``; its one-off time is reported separately).
 
@@ -53,23 +54,24 @@ from iic_helpers.data import (
     read_split,
     read_video,
     render_synthetic_video,
+    resize_video,
     resize_videos,
     train_transform,
     write_video,
 )
 from iic_helpers.data import video as video_module
+from iic_helpers.data.video import RESIZE_GOP
 
 SYNTHETIC_ROOT = REPO / "data" / "synthetic"
 JPEG_QUALITY = 90
 #: Keyframe interval of the UCF101-like videos: Xvid's default maximum (UCF101 is Xvid).
 XVID_GOP = 300
-#: Keyframe interval of the short-GOP variants (and the frame from which they may seek).
-SHORT_GOP = 16
-#: (row label, encoder, container) of the short-GOP re-encodings of the pre-resized videos.
-SHORT_GOP_VARIANTS = (
-    ("h264_avi_gop16_seek", "libx264", ".avi"),
-    ("h264_mp4_gop16_seek", "libx264", ".mp4"),
-    ("mpeg4_avi_gop16_seek", "mpeg4", ".avi"),
+#: The reader's seek threshold before this benchmark changed it (row ``pyav_seek96``).
+OLD_SEEK_MIN_FRAME = 96
+#: (row label, resize_video options, container) of the other pre-resized encodings.
+RESIZE_VARIANTS = (
+    ("preresized_h264_avi_gop250", {"codec": "libx264", "gop": None}, ".avi"),
+    ("preresized_h264_mp4_gop16", {"codec": "libx264"}, ".mp4"),
 )
 
 
@@ -152,21 +154,22 @@ def measure_dataset(
     frames_root: Path,
     *,
     preresized: Sequence[VideoRecord] | None,
-    short_gop: dict[str, Sequence[VideoRecord]] | None = None,
+    other_encodings: dict[str, Sequence[VideoRecord]] | None = None,
     sizes_bytes: dict[str, int],
     min_items: int,
     min_seconds: float,
     verbose: bool,
 ) -> list[dict[str, Any]]:
-    """Rows for one dataset: jpeg (baseline), pyav, pyav_preresized(+ short-GOP), cache."""
+    """Rows for one dataset: jpeg (baseline), pyav (+ old seek threshold), pre-resized, cache."""
     variants: list[tuple[str, ClipDataset]] = [
         ("jpeg", ClipDataset(records, transform=transform, frames_root=frames_root, seed=0)),
         ("pyav", ClipDataset(records, transform=transform, seed=0)),
+        ("pyav_seek96", ClipDataset(records, transform=transform, seed=0)),
     ]
     if preresized is not None:
         variants.append(("pyav_preresized", ClipDataset(preresized, transform=transform, seed=0)))
-    for label, gop_records in (short_gop or {}).items():
-        variants.append((label, ClipDataset(gop_records, transform=transform, seed=0)))
+    for label, encoded in (other_encodings or {}).items():
+        variants.append((label, ClipDataset(encoded, transform=transform, seed=0)))
     cached = ClipDataset(records, transform=transform, seed=0, cache=True)
     start = time.perf_counter()
     cached.preload(progress=False)
@@ -175,8 +178,9 @@ def measure_dataset(
     rows = []
     base = None
     for variant, dataset in variants:
-        # the short-GOP variant also lets the reader seek from frame 16 on (package: 96)
-        seek_from = SHORT_GOP if variant.endswith("_seek") else video_module.SEEK_MIN_FRAME
+        # pyav_seek96: the previous threshold; every other row uses the package's
+        seek_from = OLD_SEEK_MIN_FRAME if variant == "pyav_seek96" else video_module.SEEK_MIN_FRAME
+        video_module._UNSEEKABLE.clear()  # each row learns for itself which files cannot seek
         saved, video_module.SEEK_MIN_FRAME = video_module.SEEK_MIN_FRAME, seek_from
         seeks = {"tried": 0, "failed": 0}
         decode_after_seek = video_module._decode_after_seek
@@ -256,7 +260,8 @@ def run(
             transform = train_transform(tiny.resize, tiny.crop)
             frames_root = tmp / "synthetic_frames"
             jpeg_bytes = write_jpeg_folders(records, frames_root)
-            sizes = {"jpeg": jpeg_bytes, "pyav": bytes_of([r.path for r in records])}
+            pyav_bytes = bytes_of([r.path for r in records])
+            sizes = {"jpeg": jpeg_bytes, "pyav": pyav_bytes, "pyav_seek96": pyav_bytes}
             datasets["synthetic"] = {
                 "videos": len(records),
                 "source": "64x64, 32 frames, H.264 .mp4 (data/synthetic)",
@@ -296,29 +301,31 @@ def run(
                 sizes = {
                     "jpeg": write_jpeg_folders(records, frames_root),
                     "pyav": bytes_of([r.path for r in records]),
+                    "pyav_seek96": bytes_of([r.path for r in records]),
                     "pyav_preresized": bytes_of([r.path for r in small]),
                 }
-                short_gop = {}
-                for label, codec, suffix in SHORT_GOP_VARIANTS:
+                other = {}
+                for label, options, suffix in RESIZE_VARIANTS:
                     folder = tmp / label
-                    short_gop[label] = [
-                        dataclasses.replace(r, path=folder / f"{r.video_id}{suffix}") for r in small
+                    other[label] = [
+                        dataclasses.replace(r, path=folder / f"{r.video_id}{suffix}")
+                        for r in records
                     ]
-                    for src, dst in zip(small, short_gop[label], strict=True):
-                        write_video(dst.path, read_video(src.path), codec=codec, gop=SHORT_GOP)
-                    sizes[label] = bytes_of([r.path for r in short_gop[label]])
+                    for src, dst in zip(records, other[label], strict=True):
+                        resize_video(src.path, dst.path, short_side=128, **options)
+                    sizes[label] = bytes_of([r.path for r in other[label]])
                 small_shape = read_video(small[0].path).shape
                 datasets["ucf_like"] = {
                     "videos": len(records),
                     "source": f"{ucf_size[0]}x{ucf_size[1]}, {ucf_frames} frames, MPEG-4 part 2 "
                     f".avi, keyframe interval {XVID_GOP} (rendered synthetic scenes with 2% "
                     "pixel noise)",
-                    "preresized": f"{small_shape[1]}x{small_shape[2]} H.264 (resize_videos, "
-                    f"short side 128, libx264's default keyframe interval, kept in .avi); "
-                    f"*_gop16_seek: the same frames re-encoded (codec and container in the "
-                    f"name) with a keyframe every {SHORT_GOP} frames, the reader allowed to "
-                    f"seek from frame {SHORT_GOP} on (SEEK_MIN_FRAME is "
-                    f"{video_module.SEEK_MIN_FRAME} in the package)",
+                    "preresized": f"{small_shape[1]}x{small_shape[2]} (resize_videos defaults: "
+                    f"MPEG-4 part 2 in .avi, keyframe every {RESIZE_GOP} frames); "
+                    "preresized_h264_avi_gop250: H.264 in .avi, libx264's default keyframe "
+                    "interval (the previous default); preresized_h264_mp4_gop16: H.264 in .mp4, "
+                    f"keyframe every {RESIZE_GOP}; reader seeks from frame "
+                    f"{video_module.SEEK_MIN_FRAME} (pyav_seek96: from {OLD_SEEK_MIN_FRAME})",
                     "transform": f"resize {paper.resize}, random crop {paper.crop}, "
                     f"T={paper.clip_len}",
                     "mean_abs_diff_video_vs_jpeg": same_clips(records, transform, frames_root),
@@ -329,7 +336,7 @@ def run(
                     transform,
                     frames_root,
                     preresized=small,
-                    short_gop=short_gop,
+                    other_encodings=other,
                     sizes_bytes=sizes,
                     min_items=min_items,
                     min_seconds=min_seconds,

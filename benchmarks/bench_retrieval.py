@@ -5,14 +5,12 @@ Methods (each in its own subprocess, so that its peak memory is its own):
 * ``original``: the body of the original ``retrieve_clips.topk_retrieval``: sklearn
   ``cosine_distances(X_test, X_train)`` (the full query x gallery matrix), ``np.argsort`` of
   every row (all gallery indices, int64), then a Python loop per k and query.
-* ``ours``: :func:`iic_helpers.retrieval.retrieval_hits` (torch, chunks of queries of at most
-  ``DEFAULT_MAX_ELEMENTS`` distances, ``torch.topk``).
-* ``ours_numpy``: the same algorithm with the matrix product in numpy (OpenBLAS) against a
-  transposed *view* of the normalised gallery (no second, transposed copy), ``torch.topk``
-  on the result: a candidate for the package default, checked here for identical hits.
-* ``ours_lowmem``: as ``ours_numpy`` but without normalised copies of the feature sets:
-  each chunk of queries is normalised on its own and the products with the raw gallery are
-  divided by the gallery's row norms; memory beyond the inputs is one chunk.
+* ``ours``: :func:`iic_helpers.retrieval.retrieval_hits`: chunks of queries of at most
+  ``DEFAULT_MAX_ELEMENTS`` similarities, each chunk normalised on its own, its product with
+  the raw gallery (numpy / OpenBLAS, through a transposed view) divided by the gallery's
+  row norms, ``torch.topk``; memory beyond the inputs is one chunk.
+* ``unit_copies``: the package's previous method: unit-norm copies of both feature sets,
+  then the same chunked product and ``torch.topk`` (numpy matmul here).
 
 Cases: UCF101 size (3783 queries x 9537 gallery videos, 9216-d conv5 features, 101 classes)
 with all three methods, and a Kinetics-sized case (20k x 240k, 512-d, 400 classes) where the
@@ -54,8 +52,8 @@ from _common import (
 
 from iic_helpers.retrieval import DEFAULT_KS, DEFAULT_MAX_ELEMENTS, retrieval_hits
 
-METHODS = ("original", "ours", "ours_numpy", "ours_lowmem")
-BIG_METHODS = ("ours", "ours_lowmem")
+METHODS = ("original", "ours", "unit_copies")
+BIG_METHODS = ("ours", "unit_copies")
 GB = 1e9
 
 
@@ -141,13 +139,13 @@ def _hits_from_chunks(chunks, data: dict[str, np.ndarray], ks: Sequence[int], k_
     return {k: torch.cat(v).numpy() for k, v in hits.items()}
 
 
-def numpy_matmul_hits(
+def unit_copies_hits(
     data: dict[str, np.ndarray],
     ks: Sequence[int],
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> dict[int, np.ndarray]:
-    """``retrieval_hits``' algorithm with numpy's matrix product: unit rows (one copy of each
-    set), the gallery read through a transposed *view* (no second copy), ``torch.topk``."""
+    """The previous package method: unit rows (one copy of each set), the gallery read
+    through a transposed *view*, numpy's matrix product, ``torch.topk``."""
     query = data["query_feats"] / _row_norms(data["query_feats"])[:, None]
     gallery = data["gallery_feats"] / _row_norms(data["gallery_feats"])[:, None]
     rows = max(1, max_elements // gallery.shape[0])
@@ -156,27 +154,6 @@ def numpy_matmul_hits(
         (start, query[start : start + rows] @ gallery_t) for start in range(0, query.shape[0], rows)
     )
     return _hits_from_chunks(chunks, data, ks, min(max(ks), gallery.shape[0]))
-
-
-def lowmem_hits(
-    data: dict[str, np.ndarray],
-    ks: Sequence[int],
-    max_elements: int = DEFAULT_MAX_ELEMENTS,
-) -> dict[int, np.ndarray]:
-    """No copy of either feature set: each chunk of queries is normalised on its own, and the
-    products with the raw gallery are divided by the gallery norms afterwards (numpy)."""
-    query, gallery = data["query_feats"], data["gallery_feats"]
-    inv_gallery_norms = (1 / _row_norms(gallery)).astype(gallery.dtype)
-    rows = max(1, max_elements // gallery.shape[0])
-
-    def chunks():
-        for start in range(0, query.shape[0], rows):
-            block = query[start : start + rows]
-            sims = (block / _row_norms(block)[:, None]) @ gallery.T
-            sims *= inv_gallery_norms
-            yield start, sims
-
-    return _hits_from_chunks(chunks(), data, ks, min(max(ks), gallery.shape[0]))
 
 
 def run_method(method: str, data: dict[str, np.ndarray], ks: Sequence[int]):
@@ -190,10 +167,8 @@ def run_method(method: str, data: dict[str, np.ndarray], ks: Sequence[int]):
             data["gallery_labels"],
             ks,
         )
-    if method == "ours_numpy":
-        return numpy_matmul_hits(data, ks)
-    if method == "ours_lowmem":
-        return lowmem_hits(data, ks)
+    if method == "unit_copies":
+        return unit_copies_hits(data, ks)
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
@@ -310,18 +285,18 @@ def original_memory_bytes(
 def ours_memory_bytes(
     n_query: int, n_gallery: int, dim: int, max_elements: int, k: int
 ) -> dict[str, float]:
-    """Bytes ``retrieval_hits`` holds beyond the inputs: normalised copies, the contiguous
-    transposed gallery, one chunk of similarities and the top-k results."""
+    """Bytes ``retrieval_hits`` holds beyond the inputs: the gallery's inverse row norms, one
+    normalised chunk of queries, one chunk of similarities and the top-k results."""
     rows = max(1, max_elements // n_gallery)
-    copies = (n_query + n_gallery) * dim * 4
-    transposed = n_gallery * dim * 4
+    norms = n_gallery * 4
+    query_chunk = rows * dim * 4
     chunk = rows * n_gallery * 4
     topk = n_query * k * 12
     return {
-        "normalised_copies_gb": copies / GB,
-        "transposed_gallery_gb": transposed / GB,
+        "gallery_norms_gb": norms / GB,
+        "query_chunk_gb": query_chunk / GB,
         "chunk_gb": chunk / GB,
-        "total_gb": (copies + transposed + chunk + topk) / GB,
+        "total_gb": (norms + query_chunk + chunk + topk) / GB,
     }
 
 

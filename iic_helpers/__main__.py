@@ -201,13 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--resume", action="store_true", help="continue the run in --run-dir up to --epochs"
             )
         if name == "ablation":
-            from .ablation import ABLATION_VARIANTS
+            from .ablation import ABLATION_VARIANTS, DEFAULT_VARIANTS
 
             p.add_argument(
                 "--variants",
                 nargs="+",
-                default=list(ABLATION_VARIANTS),
+                default=list(DEFAULT_VARIANTS),
                 choices=list(ABLATION_VARIANTS),
+                help="default: the four rows without flow; iic-repeat-u needs `flow` first",
             )
             p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
             p.add_argument("--out", default="results", help="folder for ablation.md/.json")

@@ -1,5 +1,9 @@
 """The ablation behind the README's results table: random vs CMC vs IIC (repeat, shuffle).
 
+The flow row (``iic-repeat-u``: IIC repeat with the optical-flow ``u`` view as view 2) runs
+only when asked for (``--variants iic-repeat-u``) and needs ``python -m iic_helpers flow``
+first. Its retrieval uses the same protocol as every row (merged RGB + residual features).
+
 ``run_ablation(cfg, variants, seeds)`` pretrains each variant with each seed on the tiny
 preset, then measures retrieval (top-1/5/10, merged RGB + residual features), the linear
 probe and fine-tuning, and writes ``results/ablation.json`` and ``results/ablation.md`` as
@@ -22,7 +26,7 @@ from .checkpoint import load_checkpoint
 from .config import Config
 from .runs import read_results
 
-__all__ = ["ABLATION_VARIANTS", "run_ablation", "aggregate", "markdown_table"]
+__all__ = ["ABLATION_VARIANTS", "DEFAULT_VARIANTS", "run_ablation", "aggregate", "markdown_table"]
 
 #: Variant name -> config overrides ("random" is not pretrained).
 ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
@@ -30,7 +34,10 @@ ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
     "cmc": {"intra_negative": "none"},
     "iic-repeat": {"intra_negative": "repeat"},
     "iic-shuffle": {"intra_negative": "shuffle"},
+    "iic-repeat-u": {"intra_negative": "repeat", "view2": "u"},
 }
+#: What ``python -m iic_helpers ablation`` runs without ``--variants`` (no flow needed).
+DEFAULT_VARIANTS = ("random", "cmc", "iic-repeat", "iic-shuffle")
 METRICS = ("top1", "top5", "top10", "linear_probe", "finetune", "pretrain_minutes")
 PAPER_UCF101_TOP1 = {"random": 9.9, "cmc": 26.4, "iic-repeat": 36.5, "iic-shuffle": 34.6}
 
@@ -49,6 +56,7 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
         return read_results(run_dir)
     vcfg = cfg.replace(seed=seed, **ABLATION_VARIANTS[variant])
+    _require_flow(vcfg, variant)
     checkpoint = None
     minutes = 0.0
     if variant != "random":
@@ -67,6 +75,21 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     return json.loads(
         update_results(run_dir, {"finetune": ft, "pretrain_minutes": minutes}).read_text()
     )
+
+
+def _require_flow(cfg: Config, variant: str) -> None:
+    """A flow variant needs ``<data_root>/flow/<u|v>``: say which command makes it."""
+    if cfg.view2 not in ("u", "v"):
+        return
+    from .data.builders import resolve_data_root
+
+    root = resolve_data_root(cfg.data_root)
+    if not (root / "flow" / cfg.view2).is_dir():
+        raise FileNotFoundError(
+            f"variant {variant!r} needs optical flow in {root / 'flow' / cfg.view2}: run "
+            f"`python -m iic_helpers flow --data-root {root}` first (a few minutes for the "
+            "synthetic set)"
+        )
 
 
 def _metrics(results: dict[str, Any]) -> dict[str, float]:
@@ -130,7 +153,7 @@ def markdown_table(table: dict[str, Any], cfg: Config) -> str:
 
 def run_ablation(
     cfg: Config,
-    variants: Sequence[str] = tuple(ABLATION_VARIANTS),
+    variants: Sequence[str] = DEFAULT_VARIANTS,
     seeds: Sequence[int] = (0, 1, 2),
     *,
     root: str | Path = "runs/ablation",

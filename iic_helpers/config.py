@@ -71,8 +71,9 @@ class Config:
     # run
     seed: int = 632
     device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA only
-    channels_last: bool = True  # channels_last_3d on CUDA only
+    amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # channels_last_3d on CUDA
+    cpu_bf16: bool = False  # bf16 autocast + channels_last_3d on the CPU as well
     save_every: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 

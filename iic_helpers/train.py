@@ -188,7 +188,7 @@ def pretrain_step(
         batch = batch.to(device, non_blocking=True)
     view1, view2 = _views(batch, cfg.view2)
     index = index.to(device)
-    amp = cfg.amp and device.type == "cuda"
+    amp = (cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu")
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         feat_v1 = state.encode(view1)
         feat_v2 = feat_v1 if cfg.view2 == "rgb" else state.encode(view2)
@@ -279,8 +279,8 @@ def pretrain(
     cfg.to_json(run_dir / "config.json")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        if cfg.channels_last:
-            state.model.to(memory_format=torch.channels_last_3d)
+    if (cfg.channels_last and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu"):
+        state.model.to(memory_format=torch.channels_last_3d)
 
     epochs = range(state.epoch, cfg.epochs)
     bar = tqdm(epochs, desc=f"pretrain {cfg.intra_negative}", disable=not progress)

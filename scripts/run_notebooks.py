@@ -11,13 +11,61 @@ them under ``RUN_ROOT``. A failing notebook stops the run with its name and the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
+PACKAGE = REPO / "iic_helpers"
+#: Notebook metadata key recording what produced the outputs (see `provenance`).
+PROVENANCE_KEY = "iic_tutorial"
+
+
+def package_fingerprint(package: Path = PACKAGE) -> str:
+    """SHA-256 over every ``iic_helpers/**/*.py`` (relative path and bytes), sorted by path."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def code_cells(nb: Any) -> list[str]:
+    """Sources of the code cells, without the cell papermill injects for parameters."""
+    return [
+        cell.source
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        and "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
+    ]
+
+
+def code_fingerprint(nb: Any) -> str:
+    """SHA-256 over a notebook's code-cell sources (see :func:`code_cells`)."""
+    return hashlib.sha256("\0".join(code_cells(nb)).encode()).hexdigest()
+
+
+def provenance(nb: Any, quick: bool, seconds: float) -> dict[str, Any]:
+    """What an executed notebook records: the package and cell fingerprints it ran with."""
+    return {
+        "package_sha256": package_fingerprint(),
+        "code_sha256": code_fingerprint(nb),
+        "quick": quick,
+        "seconds": round(seconds, 1),
+    }
+
+
+def record_provenance(path: Path, quick: bool, seconds: float) -> None:
+    """Write :func:`provenance` into the executed notebook's metadata."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata[PROVENANCE_KEY] = provenance(nb, quick, seconds)
+    nbformat.write(nb, path)
 
 
 def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
@@ -34,7 +82,9 @@ def run_all(
     """Execute notebooks in order under ``run_root``; return the executed copies.
 
     ``in_place`` refreshes the committed notebooks themselves with their own parameters
-    (no injected cell), which is how the outputs in ``notebooks/`` are produced.
+    (no injected cell), which is how the outputs in ``notebooks/`` are produced. Every
+    executed notebook records the package and code-cell fingerprints it ran with
+    (metadata ``iic_tutorial``), so a test can tell stale committed outputs.
     """
     import papermill
 
@@ -58,7 +108,9 @@ def run_all(
             kernel_name="python3",
             progress_bar=False,
         )
-        print(f"run_notebooks: {nb.name} done in {time.perf_counter() - start:.0f} s -> {target}")
+        seconds = time.perf_counter() - start
+        record_provenance(target, quick, seconds)
+        print(f"run_notebooks: {nb.name} done in {seconds:.0f} s -> {target}")
         executed.append(target)
     return executed
 

@@ -58,3 +58,16 @@ def test_ablation_end_to_end_and_aggregation(tiny_root, tmp_path, capsys) -> Non
     again = aggregate(tmp_path / "runs", ["random", "cmc", "iic-repeat"], [0, 1])
     assert "iic-repeat" not in again
     assert markdown_table(again, cfg).count("\n| ") == 4  # header, rule, 2 rows
+
+
+def test_flow_variant_says_which_command_makes_the_flow(tiny_root, tmp_path) -> None:
+    import pytest
+
+    from iic_helpers.ablation import DEFAULT_VARIANTS, run_one
+
+    assert "iic-repeat-u" not in DEFAULT_VARIANTS  # needs flow: only when asked for
+    cfg = make_config("tiny", data_root=str(tmp_path / "no-flow-here"))
+    (tmp_path / "no-flow-here").mkdir()
+    with pytest.raises(FileNotFoundError, match="python -m iic_helpers flow --data-root"):
+        run_one(cfg, "iic-repeat-u", 0, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # nothing started

@@ -126,12 +126,12 @@ def test_retrieval_bench_runs_with_identical_hits() -> None:
     big = result["kinetics"]
     assert [(r["method"], r["n_query"]) for r in big["runs"]] == [
         ("ours", 10),
-        ("ours_lowmem", 10),
+        ("unit_copies", 10),
         ("ours", 30),
-        ("ours_lowmem", 30),
+        ("unit_copies", 30),
     ]
     assert all(r["identical_hits"] for r in big["runs"])
-    assert big["full"]["ours"]["full_run"] and big["full"]["ours_lowmem"]["full_run"]
+    assert big["full"]["ours"]["full_run"] and big["full"]["unit_copies"]["full_run"]
     # the figure: 20k x 240k distances (float64) + argsort (int64) ~ 77 GB
     paper = bench.original_memory_bytes(20000, 240000, 512, 8)
     assert paper["distances_gb"] + paper["argsort_gb"] == pytest.approx(76.8)
@@ -161,13 +161,14 @@ def test_data_loading_bench_runs(tmp_path: Path) -> None:
     assert formats == [
         ("synthetic", "jpeg"),
         ("synthetic", "pyav"),
+        ("synthetic", "pyav_seek96"),
         ("synthetic", "cache"),
         ("ucf_like", "jpeg"),
         ("ucf_like", "pyav"),
+        ("ucf_like", "pyav_seek96"),
         ("ucf_like", "pyav_preresized"),
-        ("ucf_like", "h264_avi_gop16_seek"),
-        ("ucf_like", "h264_mp4_gop16_seek"),
-        ("ucf_like", "mpeg4_avi_gop16_seek"),
+        ("ucf_like", "preresized_h264_avi_gop250"),
+        ("ucf_like", "preresized_h264_mp4_gop16"),
         ("ucf_like", "cache"),
     ]
     for row in result["rows"]:

