@@ -155,7 +155,8 @@ def finetune(
     model, init = _init_backbone(cfg, checkpoint, len(classes))
     model = model.to(device)
 
-    train_full = clip_dataset(cfg, "train", "train", max_videos=max_videos)
+    # RGB clips only, whatever view 2 the backbone was pretrained with (flow included)
+    train_full = clip_dataset(cfg, "train", "train", max_videos=max_videos, views=("rgb",))
     eval_full = clip_dataset(cfg, "train", "eval", max_videos=max_videos)
     train_idx, val_idx = _split_validation(len(train_full), cfg.ft_val_fraction, cfg.seed)
     train_set, val_set = Subset(train_full, train_idx), Subset(eval_full, val_idx)

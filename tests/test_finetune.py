@@ -147,3 +147,17 @@ def test_linear_probe_and_cli(tiny_root, tmp_path, capsys) -> None:
         ]
     )
     assert code == 0 and "finetune: test accuracy" in capsys.readouterr().out
+
+
+def test_finetune_and_probe_of_a_flow_pretrained_config_read_rgb_only(tiny_root, tmp_path) -> None:
+    """A backbone pretrained with view2="u" is fine-tuned on RGB clips: no flow is read."""
+    from iic_helpers.data.builders import clip_dataset
+
+    assert not (tiny_root / "flow").exists()
+    cfg = make_config("tiny", data_root=str(tiny_root), **{**SMALL, "ft_epochs": 1}, view2="u")
+    clips = clip_dataset(cfg, "train", "train", views=("rgb",))[0][0]
+    assert isinstance(clips, torch.Tensor) and clips.shape == (3, 8, 16, 16)
+    run = finetune(cfg, None, tmp_path / "ft", progress=False)
+    assert json.loads((run / "results.json").read_text())["finetune"]["n_test"] == 7 * 4
+    probe = linear_probe(cfg, None, tmp_path / "ft", progress=False)["linear_probe"]
+    assert 0.0 <= probe["accuracy"] <= 1.0

@@ -29,6 +29,7 @@ def clip_dataset(
     mode: str = "train",
     *,
     max_videos: int | None = None,
+    views: tuple[str, ...] | None = None,
 ) -> ClipDataset:
     """The clip dataset a preset trains or evaluates on.
 
@@ -38,6 +39,8 @@ def clip_dataset(
         mode: ``"train"`` (one random clip, random crop) or ``"eval"`` (``cfg.eval_clips``
             evenly spaced clips, centre crop).
         max_videos: keep every n-th video so that at most this many remain (quick mode).
+        views: what each item holds; default: RGB, plus the flow view 2 (``"u"``/``"v"``)
+            when training for pretraining with flow. Fine-tuning passes ``("rgb",)``.
     """
     root = resolve_data_root(cfg.data_root)
     records = read_split(root, split=cfg.split, subset=subset)
@@ -50,13 +53,15 @@ def clip_dataset(
         transform = eval_transform(cfg.resize, cfg.crop)
     else:
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-    views = ("rgb", cfg.view2) if cfg.view2 in ("u", "v") else ("rgb",)
+    if views is None:
+        flow = cfg.view2 in ("u", "v") and mode == "train"
+        views = ("rgb", cfg.view2) if flow else ("rgb",)
     return ClipDataset(
         records,
         clip_len=cfg.clip_len,
         mode=mode,
         num_clips=cfg.eval_clips,
         transform=transform,
-        views=views if mode == "train" else ("rgb",),
+        views=views,
         cache=cfg.cache_videos,
     )
