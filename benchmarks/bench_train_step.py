@@ -13,7 +13,9 @@ Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
   graph kept alive until the end of the step.
 * ``ours``: :func:`iic_helpers.train.pretrain_step`, exactly as ``pretrain()`` calls it on
   the CPU (vectorised negatives; negative features detached unless the preset sets
-  ``negative_gradient``, as the tiny preset does).
+  ``negative_gradient``, as the tiny preset does; the model in ``channels_last_3d``, the
+  package default ``Config.channels_last``); ``ours+ncdhw``: the same in the default
+  NCDHW memory format (the package before this benchmark).
 * ``nograd``: the negative's forward pass under ``torch.no_grad()`` (same numbers: without
   ``negative_gradient`` the negative only updates the memory bank and BatchNorm running
   statistics); not applicable with ``negative_gradient``.
@@ -21,9 +23,9 @@ Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
   ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalises with
   statistics over 2B (3B) mixed samples instead of B samples of one view, which changes
   the features and the running statistics (the original used per-view statistics).
-* ``cl``: model in ``channels_last_3d``; ``bf16``: ``torch.autocast("cpu", bfloat16)``
-  around the forward passes (the loss and memory bank stay fp32); ``t1`` / ``t2``: 1 or 2
-  intra-op threads.
+* ``cl``: model in ``channels_last_3d`` (for the non-package variants); ``bf16``:
+  ``torch.autocast("cpu", bfloat16)`` around the forward passes (the loss and memory bank
+  stay fp32); ``t1`` / ``t2``: 1 or 2 intra-op threads.
 
 Achieved GFLOP/s use the reference FLOP count (conv + linear multiply-adds x 2, counted with
 forward hooks; R3D at 16x112x112: 39.77 GFLOP per clip forward, backward ~2x forward):
@@ -82,11 +84,12 @@ DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
         "ours",
         "concat2",
         "concat3",
-        "cl",
+        "ours+ncdhw",
         "bf16",
         "bf16+cl",
         "concat3+bf16+cl",
         "ours+t1",
+        "ours+ncdhw+t1",
         "baseline+t1",
     ),
     "paper": (
@@ -94,14 +97,14 @@ DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
         "ours",
         "nograd",
         "concat2+nograd",
-        "cl",
+        "ours+ncdhw",
         "bf16",
         "bf16+cl",
         "nograd+bf16+cl",
         "ours+t1",
     ),
 }
-TOKENS = ("baseline", "ours", "nograd", "concat2", "concat3", "cl", "bf16", "t1", "t2")
+TOKENS = ("baseline", "ours", "nograd", "concat2", "concat3", "cl", "ncdhw", "bf16", "t1", "t2")
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -235,6 +238,7 @@ def parse_variant(name: str) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "baseline": "baseline" in tokens,
         "channels_last": "cl" in tokens,
+        "ncdhw": "ncdhw" in tokens,
         "threads": 1 if "t1" in tokens else (2 if "t2" in tokens else None),
         "concat": 3 if "concat3" in tokens else (2 if "concat2" in tokens else 1),
         "nograd": "nograd" in tokens,
@@ -322,7 +326,9 @@ def run_variant(
     try:
         state = build_state(model, n_data, **(overrides or {}))
         cfg = state.cfg
-        if opts["channels_last"]:
+        # the package's pretrain() puts the model in channels_last_3d when the config says so
+        package_cl = opts["package"] and cfg.channels_last and not opts["ncdhw"]
+        if opts["channels_last"] or package_cl:
             state.model.to(memory_format=torch.channels_last_3d)
         shape = (batch, 3, cfg.clip_len, cfg.crop, cfg.crop)
         clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))

@@ -8,8 +8,10 @@ first. Its retrieval uses the same protocol as every row (merged RGB + residual 
 preset, then measures retrieval (top-1/5/10, merged RGB + residual features), the linear
 probe and fine-tuning, and writes ``results/ablation.json`` and ``results/ablation.md`` as
 mean ± std over seeds. Finished runs (``runs/ablation/<variant>-s<seed>/results.json`` with
-every measurement) are reused, so the command can be interrupted, resumed, or split across
-processes (``--variants``) and aggregated at the end.
+every measurement, made after the requested number of pretraining epochs) are reused, so
+the command can be interrupted, resumed, or split across processes (``--variants``) and
+aggregated at the end. Asking for more epochs than a finished run has continues its
+pretraining (exactly, see ``pretrain(resume=True)``) and measures it again.
 """
 
 from __future__ import annotations
@@ -53,16 +55,24 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     from .train import pretrain, read_history
 
     run_dir = root / f"{variant}-s{seed}"
-    if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
-        return read_results(run_dir)
     vcfg = cfg.replace(seed=seed, **ABLATION_VARIANTS[variant])
+    wanted_epochs = 0 if variant == "random" else vcfg.epochs
+    if (run_dir / "results.json").exists():
+        done = read_results(run_dir)
+        if _complete(done) and done.get("pretrain_epochs") == wanted_epochs:
+            return done
     _require_flow(vcfg, variant)
     checkpoint = None
     minutes = 0.0
     if variant != "random":
         ckpt = run_dir / "checkpoint.pt"
-        done = load_checkpoint(ckpt)["epoch"] if ckpt.exists() else 0
-        if done < vcfg.epochs:  # new, or interrupted: resume continues exactly
+        finished = load_checkpoint(ckpt)["epoch"] if ckpt.exists() else 0
+        if finished > vcfg.epochs:
+            raise ValueError(
+                f"{ckpt} has {finished} epochs, more than the {vcfg.epochs} asked for: choose "
+                "another --run-dir for a shorter budget"
+            )
+        if finished < vcfg.epochs:  # new, interrupted or extended: resume continues exactly
             pretrain(vcfg, run_dir, resume=ckpt.exists(), progress=progress)
         minutes = sum(row["seconds"] for row in read_history(run_dir)) / 60
         checkpoint = ckpt
@@ -72,9 +82,8 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     from .runs import update_results
 
     ft = read_results(run_dir / "finetune")["finetune"]
-    return json.loads(
-        update_results(run_dir, {"finetune": ft, "pretrain_minutes": minutes}).read_text()
-    )
+    extra = {"finetune": ft, "pretrain_minutes": minutes, "pretrain_epochs": wanted_epochs}
+    return json.loads(update_results(run_dir, extra).read_text())
 
 
 def _require_flow(cfg: Config, variant: str) -> None:

@@ -72,8 +72,8 @@ class Config:
     seed: int = 632
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # channels_last_3d on CUDA
-    cpu_bf16: bool = False  # bf16 autocast + channels_last_3d on the CPU as well
+    channels_last: bool = True  # channels_last_3d pretraining, CPU and CUDA (benchmarks/)
+    cpu_bf16: bool = False  # bf16 autocast on the CPU as well (off: benchmarks/RESULTS.md)
     save_every: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -152,7 +152,7 @@ TINY = Config(
     normalize_features=True,  # the faithful unnormalised features collapse (README)
     center_features=True,
     negative_gradient=True,
-    epochs=30,
+    epochs=60,  # at 30, 3 of 6 IIC runs were still on their plateau (README, ablation)
     batch_size=16,
     lr=0.1,
     lr_milestones=(1000,),

@@ -54,6 +54,18 @@ def test_ablation_end_to_end_and_aggregation(tiny_root, tmp_path, capsys) -> Non
     stamp = (tmp_path / "runs" / "cmc-s0" / "checkpoint.pt").stat().st_mtime_ns
     assert cli(args) == 0
     assert (tmp_path / "runs" / "cmc-s0" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    # more epochs continue the pretraining runs exactly and measure them again
+    more = [a if a != "1" or args[i - 1] != "--epochs" else "2" for i, a in enumerate(args)]
+    assert cli(more) == 0
+    assert (
+        json.loads((tmp_path / "runs" / "cmc-s0" / "results.json").read_text())["pretrain_epochs"]
+        == 2
+    )
+    history = (tmp_path / "runs" / "cmc-s0" / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    capsys.readouterr()
+    assert cli(args) == 2  # fewer epochs than the runs have: refused, nothing overwritten
+    assert "more than the 1 asked for" in capsys.readouterr().err
     cfg = make_config("tiny")
     again = aggregate(tmp_path / "runs", ["random", "cmc", "iic-repeat"], [0, 1])
     assert "iic-repeat" not in again

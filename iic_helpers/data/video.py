@@ -561,10 +561,10 @@ def resize_videos(
 
     ``<src_root>/videos/<Class>/<file>`` becomes ``<dst_root>/videos/<Class>/<file>`` (same
     name; codec and keyframe interval as in :func:`resize_video`: MPEG-4 part 2 in ``.avi``,
-    a keyframe every 16 frames); ``<src_root>/splits/`` is copied. Videos already present in ``dst_root``
-    are skipped, so an interrupted run continues where it stopped. Decoding small videos is
-    several times faster than decoding UCF101's 320x240 originals, and the paper's
-    128x171 resize then changes almost nothing.
+    a keyframe every 16 frames); ``<src_root>/splits/`` is copied. Videos already present
+    in ``dst_root`` are skipped, so an interrupted run continues where it stopped. Decoding
+    small videos is several times faster than decoding UCF101's 320x240 originals, and the
+    paper's 128x171 resize then changes almost nothing.
 
     Returns:
         ``{"written": [...], "skipped": [...], "failed": [...]}`` source paths; failures
