@@ -68,3 +68,27 @@ def test_resumable_flow_for_a_dataset_and_aligned_views(tmp_path) -> None:
     moving = (clips["u"][0] - 0.5).abs() > 0.01
     assert moving.any()
     assert clips["u"][0][moving].mean() > 0.5 > clips["v"][0][moving].mean() - 0.02
+
+
+def test_flow_signal_script_sees_horizontal_motion_in_u(tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "flow_signal.py"
+    spec = importlib.util.spec_from_file_location("flow_signal", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = make_synthetic_dataset(
+        tmp_path / "syn",
+        n_groups=8,
+        clips_per_group=1,
+        num_frames=12,
+        size=32,
+        classes=("MoveRight", "MoveUp"),
+    )
+    write_flow_for_records(read_split(root, 1, "train"), progress=False)
+    signal = module.flow_signal(root, per_class=2)
+    assert set(signal) == {"MoveRight", "MoveUp"}
+    assert all(m["p99_px"] > 0.5 for m in signal.values())  # both classes move
+    # u is the horizontal component: it carries MoveRight, much less MoveUp
+    assert signal["MoveRight"]["u_levels"] > 2 * signal["MoveUp"]["u_levels"]
