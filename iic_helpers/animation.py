@@ -1,0 +1,135 @@
+"""Animated GIFs of clips: motion that renders on static viewers (GitHub, nbviewer, HTML).
+
+A matplotlib/JavaScript animation needs a live page; a GIF is a plain image. Clips follow
+:func:`iic_helpers.viz.to_frames`: ``(C, T, H, W)`` in ``[0, 1]`` or ``(T, H, W, 3)`` uint8.
+
+    show_gif({"RGB": clip, "residual": residual(clip)})      # views side by side
+    show_gif(tile_clips([[a, b, c], [d, e, f]]))             # a grid of clips
+    gif_data_uri(clip, max_size=96)                          # for <img src=...> tooltips
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .viz import to_frames
+
+__all__ = ["to_uint8_frames", "tile_clips", "gif_bytes", "gif_data_uri", "show_gif"]
+
+
+def to_uint8_frames(clip: Any) -> np.ndarray:
+    """A clip as ``(T, H, W, 3)`` uint8 (see :func:`iic_helpers.viz.to_frames`).
+
+    A uint8 array ending in 3 channels is taken as ``(T, H, W, 3)`` whatever T is.
+    """
+    if _is_uint8_frames(clip):
+        return clip
+    return np.round(to_frames(clip) * 255.0).astype(np.uint8)
+
+
+def tile_clips(
+    grid: Sequence[Sequence[Any]] | Mapping[str, Any], *, pad: int = 2, background: int = 255
+) -> np.ndarray:
+    """Clips laid out in a grid, frame by frame: ``(T, H_total, W_total, 3)`` uint8.
+
+    ``grid`` is a list of rows of clips (``None`` leaves a cell empty), or a mapping of view
+    name to clip (one row). Clips may differ in size; each cell is as large as the largest
+    clip. The result has as many frames as the shortest clip.
+    """
+    rows = [list(grid.values())] if isinstance(grid, Mapping) else [list(r) for r in grid]
+    frames = [[None if c is None else to_uint8_frames(c) for c in row] for row in rows]
+    present = [f for row in frames for f in row if f is not None]
+    if not present:
+        raise ValueError("tile_clips: the grid holds no clip")
+    length = min(len(f) for f in present)
+    cell_h = max(f.shape[1] for f in present)
+    cell_w = max(f.shape[2] for f in present)
+    n_cols = max(len(row) for row in frames)
+    height = len(frames) * (cell_h + pad) - pad
+    width = n_cols * (cell_w + pad) - pad
+    out = np.full((length, height, width, 3), background, dtype=np.uint8)
+    for r, row in enumerate(frames):
+        for c, clip in enumerate(row):
+            if clip is None:
+                continue
+            y, x = r * (cell_h + pad), c * (cell_w + pad)
+            out[:, y : y + clip.shape[1], x : x + clip.shape[2]] = clip[:length]
+    return out
+
+
+def _resized(frames: np.ndarray, max_size: int | None, scale: float) -> list[Image.Image]:
+    images = [Image.fromarray(f) for f in frames]
+    h, w = frames.shape[1:3]
+    factor = scale
+    if max_size is not None:
+        factor = min(factor, max_size / max(h, w))
+    if factor != 1.0:
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        images = [im.resize(size, Image.Resampling.NEAREST) for im in images]
+    return images
+
+
+def gif_bytes(
+    clip: Any,
+    *,
+    fps: float = 8.0,
+    max_size: int | None = None,
+    scale: float = 1.0,
+    max_frames: int | None = None,
+) -> bytes:
+    """An endlessly looping GIF of a clip (or of a :func:`tile_clips` grid).
+
+    ``max_size`` bounds the longer side in pixels, ``scale`` enlarges small clips (nearest
+    neighbour, so pixels stay sharp), ``max_frames`` keeps evenly spaced frames. The bytes
+    are the same for the same input (no timestamps).
+    """
+    frames = to_uint8_frames(clip)
+    if max_frames is not None and len(frames) > max_frames:
+        keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
+        frames = frames[keep]
+    images = _resized(frames, max_size, scale)
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=max(20, round(1000 / fps)),
+        loop=0,
+        optimize=False,
+    )
+    return buffer.getvalue()
+
+
+def _is_uint8_frames(clip: Any) -> bool:
+    return (
+        isinstance(clip, np.ndarray)
+        and clip.dtype == np.uint8
+        and clip.ndim == 4
+        and clip.shape[-1] == 3
+    )
+
+
+def gif_data_uri(clip: Any, **options: Any) -> str:
+    """``data:image/gif;base64,...`` for an ``<img>`` tag (options as :func:`gif_bytes`)."""
+    return "data:image/gif;base64," + base64.b64encode(gif_bytes(clip, **options)).decode()
+
+
+def show_gif(clips: Any, *, fps: float = 8.0, scale: float = 3.0, max_size: int | None = None):
+    """Display clips as a GIF in a notebook (an ``image/gif`` output every viewer renders).
+
+    ``clips`` is one clip, a mapping of name to clip (side by side, left to right in order),
+    or a ready grid from :func:`tile_clips`.
+    """
+    from IPython.display import Image as IPyImage
+
+    if isinstance(clips, Mapping):
+        clips = tile_clips(clips)
+    data = gif_bytes(clips, fps=fps, scale=scale, max_size=max_size)
+    return IPyImage(data=data, format="gif")

@@ -1,0 +1,77 @@
+"""GIF helpers: frames, layout, size bounds, determinism."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from iic_helpers.animation import gif_bytes, gif_data_uri, show_gif, tile_clips, to_uint8_frames
+
+
+def _frames(data: bytes) -> list[np.ndarray]:
+    image = Image.open(io.BytesIO(data))
+    out = []
+    for i in range(image.n_frames):
+        image.seek(i)
+        out.append(np.asarray(image.convert("RGB")))
+    return out
+
+
+def test_gif_keeps_every_frame_and_its_pixels() -> None:
+    clip = torch.zeros(3, 4, 6, 8)
+    for t in range(4):
+        clip[:, t, :, 2 * t] = 1.0  # a white column moving right
+    frames = _frames(gif_bytes(clip))
+    assert len(frames) == 4
+    for t, frame in enumerate(frames):
+        assert frame.shape == (6, 8, 3)
+        assert frame[:, 2 * t].min() == 255 and frame[:, 2 * t + 1].max() == 0
+
+
+def test_gif_size_bound_scale_and_frame_subsampling() -> None:
+    clip = torch.rand(3, 16, 40, 80)
+    small = Image.open(io.BytesIO(gif_bytes(clip, max_size=20, scale=4.0, max_frames=5)))
+    assert small.size == (20, 10) and small.n_frames == 5
+    big = Image.open(io.BytesIO(gif_bytes(clip, scale=2.0)))
+    assert big.size == (160, 80) and big.n_frames == 16
+
+
+def test_gif_is_deterministic_and_data_uri_decodes() -> None:
+    clip = torch.rand(3, 5, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert gif_bytes(clip) == gif_bytes(clip)
+    uri = gif_data_uri(clip, max_size=8)
+    assert uri.startswith("data:image/gif;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1]) == gif_bytes(clip, max_size=8)
+
+
+def test_tile_clips_places_cells_and_truncates_to_shortest() -> None:
+    a = np.zeros((5, 4, 4, 3), dtype=np.uint8)
+    b = np.full((3, 2, 4, 3), 200, dtype=np.uint8)
+    grid = tile_clips([[a, None], [None, b]], pad=1, background=7)
+    assert grid.shape == (3, 9, 9, 3)
+    assert (grid[:, :4, :4] == 0).all()
+    assert (grid[:, 5:7, 5:9] == 200).all()
+    assert (grid[:, 4, :] == 7).all() and (grid[:, 7:, 5:] == 7).all()
+    row = tile_clips({"x": a, "y": b})
+    assert row.shape == (3, 4, 10, 3)
+    with pytest.raises(ValueError, match="no clip"):
+        tile_clips([[None]])
+
+
+def test_to_uint8_frames_accepts_both_layouts() -> None:
+    clip = torch.full((1, 2, 3, 3), 0.5)
+    assert to_uint8_frames(clip).shape == (2, 3, 3, 3)
+    assert to_uint8_frames(clip).max() == 128
+    raw = np.full((2, 3, 3, 3), 9, dtype=np.uint8)
+    assert (to_uint8_frames(raw) == 9).all()
+
+
+def test_show_gif_returns_a_gif_image() -> None:
+    image = show_gif({"rgb": torch.rand(3, 4, 8, 8), "res": torch.rand(1, 4, 8, 8)}, scale=1.0)
+    assert image.format == "gif"
+    assert Image.open(io.BytesIO(image.data)).size == (18, 8)
