@@ -49,14 +49,49 @@ def code_fingerprint(nb: Any) -> str:
     return hashlib.sha256("\0".join(code_cells(nb)).encode()).hexdigest()
 
 
+def machine() -> dict[str, Any]:
+    """The CPU a run used: torch's SIMD capability (e.g. ``AVX512``, ``AVX2``), ISA limits
+    set in the environment, core and thread counts."""
+    import torch
+
+    return {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa_limits": {
+            name: os.environ[name]
+            for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+            if name in os.environ
+        },
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
 def provenance(nb: Any, quick: bool, seconds: float) -> dict[str, Any]:
-    """What an executed notebook records: the package and cell fingerprints it ran with."""
+    """What an executed notebook records: the package and cell fingerprints it ran with,
+    its wall time and the machine (:func:`machine`)."""
     return {
         "package_sha256": package_fingerprint(),
         "code_sha256": code_fingerprint(nb),
         "quick": quick,
         "seconds": round(seconds, 1),
+        "machine": machine(),
     }
+
+
+def timing_table(executed: list[Path]) -> str:
+    """A plain-text table of each executed notebook's recorded wall time and CPU."""
+    import nbformat
+
+    lines = [f"{'notebook':<48} {'seconds':>8}  cpu", "-" * 68]
+    total = 0.0
+    for path in executed:
+        record = nbformat.read(path, as_version=4).metadata.get(PROVENANCE_KEY, {})
+        seconds = float(record.get("seconds", float("nan")))
+        total += seconds
+        cpu = record.get("machine", {}).get("cpu_capability", "?")
+        lines.append(f"{path.name:<48} {seconds:>8.0f}  {cpu}")
+    lines.append(f"{'total':<48} {total:>8.0f}")
+    return "\n".join(lines)
 
 
 def record_provenance(path: Path, quick: bool, seconds: float) -> None:
@@ -134,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     executed = run_all(args.run_root, args.quick, args.only, args.in_place)
     if executed:
+        print("\n" + timing_table(executed) + "\n")
         print(
             f"run_notebooks: {len(executed)} notebooks in {time.perf_counter() - start:.0f} s; "
             f"executed copies in {args.run_root / 'notebooks'}, figures in "

@@ -92,6 +92,26 @@ def test_fingerprints_see_a_changed_cell_and_a_changed_package(tmp_path: Path) -
     assert run_notebooks.package_fingerprint(tmp_path / "pkg") != first
 
 
+def test_provenance_records_the_cpu_and_the_timing_table_lists_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    record = run_notebooks.provenance(nb, quick=True, seconds=12.34)
+    assert record["seconds"] == 12.3
+    assert record["machine"]["isa_limits"] == {"ATEN_CPU_CAPABILITY": "avx2"}
+    assert record["machine"]["cpu_capability"] in {"AVX512", "AVX2", "DEFAULT", "ZVECTOR"}
+    paths = []
+    for name, seconds in (("00_a.ipynb", 30.0), ("01_b.ipynb", 95.0)):
+        nb.metadata[run_notebooks.PROVENANCE_KEY] = {**record, "seconds": seconds}
+        nbformat.write(nb, tmp_path / name)
+        paths.append(tmp_path / name)
+    table = run_notebooks.timing_table(paths).splitlines()
+    assert table[2].split()[:2] == ["00_a.ipynb", "30"]
+    assert table[3].split()[:2] == ["01_b.ipynb", "95"]
+    assert table[-1].split() == ["total", "125"]
+
+
 def test_notebooks_execute_headless_in_quick_mode(tmp_path: Path) -> None:
     """Runs every notebook in order under one RUN_ROOT, as `make test` and `make tutorial`."""
     result = subprocess.run(
