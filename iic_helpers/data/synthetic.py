@@ -19,8 +19,13 @@ same appearance, and the paired classes are exact time reversals of each other
 information about the class: only motion does. Groups 1-7 form the test split, as in
 UCF101, so appearance never leaks from training to testing.
 
-Example:
-    >>> root = make_synthetic_dataset("data/synthetic")   # 500 videos, about 10 s
+Example (the default dataset is ``make_synthetic_dataset("data/synthetic")``: 500 videos,
+about 10 s; here a small one in a temporary folder):
+    >>> import tempfile
+    >>> root = make_synthetic_dataset(Path(tempfile.mkdtemp()) / "synthetic", n_groups=3,
+    ...                               clips_per_group=1, test_groups=1, num_frames=8, size=32)
+    >>> len(sorted((root / "videos").rglob("*.mp4")))  # 10 classes x 3 groups x 1 clip
+    30
     >>> (root / "splits" / "trainlist01.txt").exists()
     True
 """

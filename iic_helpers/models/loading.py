@@ -199,8 +199,14 @@ def load_weights(
         A :class:`LoadReport`; ``print(report)`` lists what was loaded and what was not.
 
     Example:
-        >>> net = build_backbone("r3d", num_classes=101)  # doctest: +SKIP
-        >>> print(load_weights(net, "r3d_pretrained.pth", strict=False))  # doctest: +SKIP
+        Pretrained features into a classifier: only the new head is reported missing.
+
+        >>> from iic_helpers.models import build_backbone
+        >>> pretrained = build_backbone("r3d", width=8).state_dict()
+        >>> net = build_backbone("r3d", width=8, num_classes=101)
+        >>> report = load_weights(net, pretrained, strict=False)
+        >>> len(report.loaded), report.missing
+        (72, ['linear.weight', 'linear.bias'])
     """
     if isinstance(path_or_state, (str, os.PathLike)):
         source = repr(str(path_or_state))
