@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from iic_helpers.__main__ import main as cli
 from iic_helpers.ablation import aggregate, markdown_table
 from iic_helpers.config import make_config
@@ -44,10 +46,20 @@ def test_ablation_end_to_end_and_aggregation(tiny_root, tmp_path, capsys) -> Non
     table = json.loads((tmp_path / "results" / "ablation.json").read_text())["table"]
     assert set(table) == {"random", "cmc"}
     assert table["cmc"]["seeds"] == [0, 1]
-    for metric in ("top1", "top5", "top10", "linear_probe", "finetune"):
-        values = table["cmc"][metric]["values"]
-        assert len(values) == 2 and all(0 <= v <= 100 for v in values)
-        assert abs(table["cmc"][metric]["mean"] - sum(values) / 2) < 0.02
+    per_seed = [
+        json.loads((tmp_path / "runs" / f"cmc-s{seed}" / "results.json").read_text())
+        for seed in (0, 1)
+    ]
+    from_files = {
+        "top1": [100 * r["retrieval"]["top1"] for r in per_seed],
+        "top5": [100 * r["retrieval"]["top5"] for r in per_seed],
+        "top10": [100 * r["retrieval"]["top10"] for r in per_seed],
+        "linear_probe": [100 * r["linear_probe"]["accuracy"] for r in per_seed],
+        "finetune": [100 * r["finetune"]["test_accuracy"] for r in per_seed],
+    }
+    for metric, expected in from_files.items():  # the table is its runs' files, rounded
+        assert table["cmc"][metric]["values"] == [round(v, 2) for v in expected], metric
+        assert table["cmc"][metric]["mean"] == pytest.approx(sum(expected) / 2)
     md = (tmp_path / "results" / "ablation.md").read_text()
     assert "| cmc | 2 |" in md and "26.4" in md  # the paper's CMC row beside ours
     # a second call reuses the finished runs (no new pretraining)

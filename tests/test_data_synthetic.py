@@ -100,12 +100,19 @@ def test_split_files_follow_ucf101_format(small_root: Path) -> None:
 
 def test_default_counts_meet_the_design() -> None:
     # The default dataset is not generated here (10 s); its split lists are cheap to count.
+    # The defaults are read from the function itself, so changing one is seen here.
+    import inspect
+
     from iic_helpers.data.synthetic import _check_options, _video_jobs
 
-    opts = _check_options(
-        n_groups=25, clips_per_group=2, num_frames=32, size=64, seed=0, classes=None,
-        test_groups=7, ext="mp4", crf=20, fps=25, distractors=2, noise=0.0,
-    )  # fmt: skip
+    checked = inspect.signature(_check_options).parameters
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(make_synthetic_dataset).parameters.items()
+        if name in checked and p.default is not inspect.Parameter.empty
+    }
+    assert set(defaults) == set(checked)  # every option the checker takes has a default
+    opts = _check_options(**defaults)
     jobs = list(_video_jobs(opts))
     test = [j for j in jobs if j[1] <= 7]
     assert len(opts.classes) >= 6 and len(jobs) - len(test) >= 100 and len(test) >= 30

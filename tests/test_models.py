@@ -408,6 +408,29 @@ def test_cuda_checkpoint_maps_to_model_device(tmp_path: Path, monkeypatch) -> No
     assert all(v.device == torch.device("cpu") for v in dst.state_dict().values())
 
 
+def test_checkpoint_storages_are_mapped_to_the_model_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logic the CUDA-only test below exercises, on any machine: ``load_weights`` reads
+    the file straight onto the device of the model's parameters (here "meta", standing in
+    for a GPU), and the loaded tensors end up there."""
+    src = build_backbone("r3d", width=4)
+    path = tmp_path / "cpu.pth"
+    torch.save({"model": src.state_dict()}, path)
+    seen: list[object] = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("map_location"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    dst = build_backbone("r3d", width=4).to("meta")
+    assert load_weights(dst, path).ok
+    assert [torch.device(d) for d in seen] == [torch.device("meta")]
+    assert all(v.device.type == "meta" for v in dst.state_dict().values())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_checkpoint_loads_onto_cuda_model(tmp_path: Path) -> None:
     src = build_backbone("r3d", width=4)
