@@ -69,3 +69,35 @@ def test_benchmark_headlines_are_the_result_files() -> None:
     text = " ".join(README.split())  # line breaks inside a sentence do not matter
     wrong = {name: quoted for name, quoted in benchmark_headlines().items() if quoted not in text}
     assert not wrong, f"README's benchmark headlines differ from benchmarks/results: {wrong}"
+
+
+def _diagnosis() -> dict[str, dict[str, float]]:
+    lines = (REPO / "results" / "plateau_diagnosis.txt").read_text().splitlines()
+    header = lines[0].split()[1:]
+    return {
+        line.split()[0]: dict(zip(header, map(float, line.split()[1:]), strict=True))
+        for line in lines[1:]
+    }
+
+
+def _span(rows: dict[str, dict[str, float]], column: str, run_prefix: str) -> str:
+    values = [r[column] for name, r in rows.items() if name.startswith(run_prefix)]
+    assert values, run_prefix
+    return f"{min(values):.2f}–{max(values):.2f}"
+
+
+def test_diagnosis_ranges_quoted_in_the_readme_are_the_file() -> None:
+    rows = _diagnosis()
+    text = " ".join(README.split())
+    quoted = {
+        "repeat copy, IIC repeat (60)": (
+            f"is {_span(rows, 'repeat', 'runs/ablation/iic-repeat')} for the IIC repeat"
+        ),
+        "repeat copy, CMC (60)": f"and {_span(rows, 'repeat', 'runs/ablation/cmc')} for the CMC",
+        "shuffle, shuffle-trained (60)": (
+            f"(cosine {_span(rows, 'shuffle', 'runs/ablation/iic-shuffle')} after training)"
+        ),
+        "shuffle, IIC at 30": f"well ({_span(rows, 'shuffle', 'runs/ablation-30ep/iic')};",
+    }
+    wrong = {name: q for name, q in quoted.items() if q not in text}
+    assert not wrong, f"README's similarity ranges differ from plateau_diagnosis.txt: {wrong}"
