@@ -17,8 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .head import BackboneHead
 
-class C3D(nn.Module):
+
+class C3D(BackboneHead):
     """C3D backbone.
 
     Args:
@@ -40,11 +42,8 @@ class C3D(nn.Module):
         return_conv: bool = False,
         in_channels: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(8 * width, num_classes, return_conv)
         w = width
-        self.feature_dim = 8 * w
-        self.num_classes = num_classes
-        self.return_conv = return_conv
         spec = [
             ("1", in_channels, w),
             ("2", w, 2 * w),
@@ -63,10 +62,7 @@ class C3D(nn.Module):
         self.pool2 = nn.MaxPool3d(kernel_size=2, stride=2)
         self.pool3 = nn.MaxPool3d(kernel_size=2, stride=2)
         self.pool4 = nn.MaxPool3d(kernel_size=2, stride=2)
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.feature_pool = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
-        if num_classes is not None:
-            self.linear = nn.Linear(8 * w, num_classes)
+        self._build_head()
 
     def _cbr(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """``relu(bn<name>(conv<name>(x)))``."""
@@ -79,18 +75,3 @@ class C3D(nn.Module):
         x = self.pool3(self._cbr("3b", self._cbr("3a", x)))
         x = self.pool4(self._cbr("4b", self._cbr("4a", x)))
         return self._cbr("5b", self._cbr("5a", x))
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """Conv5 map ``(B, 8w, T', H', W')`` to the output (see :meth:`forward`)."""
-        if self.return_conv:
-            return self.feature_pool(x).flatten(1)
-        x = self.pool(x).flatten(1)
-        if self.num_classes is not None:
-            x = self.linear(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, H, W)`` clips to ``(B, 8w)`` features, ``(B, num_classes)`` logits,
-        or, with ``return_conv``, ``(B, D)`` flattened max-pooled conv5 features (the
-        classifier is then skipped)."""
-        return self.forward_head(self.forward_features(x))

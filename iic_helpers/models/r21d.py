@@ -28,7 +28,7 @@ def intermediate_channels(in_channels: int, out_channels: int, kernel_size: IntO
     return num // (kh * kw * in_channels + kt * out_channels)
 
 
-class SpatioTemporalConv(nn.Module):
+class FactoredConv3d(nn.Module):
     """Factored (2+1)D convolution (no biases).
 
     ``(B, C_in, T, H, W)`` -> spatial conv -> ``(B, M, T, H', W')`` -> BN, ReLU ->
@@ -86,5 +86,5 @@ class R2Plus1DNet(R3DNet):
             num_classes=num_classes,
             return_conv=return_conv,
             in_channels=in_channels,
-            conv_type=SpatioTemporalConv,
+            conv_type=FactoredConv3d,
         )

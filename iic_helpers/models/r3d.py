@@ -22,10 +22,12 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import _triple
 
+from .head import BackboneHead
+
 IntOr3 = int | Sequence[int]
 
 
-class SpatioTemporalConv(nn.Module):
+class FullConv3d(nn.Module):
     """A plain (full) 3D convolution without bias, stored as ``temporal_spatial_conv``.
 
     The original docstring calls it a factored (2+1)D convolution; it is not (reference bug
@@ -77,7 +79,7 @@ class SpatioTemporalResBlock(nn.Module):
         out_channels: int,
         kernel_size: int = 3,
         downsample: bool = False,
-        conv_type: ConvType = SpatioTemporalConv,
+        conv_type: ConvType = FullConv3d,
     ) -> None:
         super().__init__()
         self.downsample = downsample
@@ -117,7 +119,7 @@ class SpatioTemporalResLayer(nn.Module):
         kernel_size: int,
         layer_size: int,
         downsample: bool = False,
-        conv_type: ConvType = SpatioTemporalConv,
+        conv_type: ConvType = FullConv3d,
     ) -> None:
         super().__init__()
         self.block1 = SpatioTemporalResBlock(
@@ -136,7 +138,7 @@ class SpatioTemporalResLayer(nn.Module):
         return x
 
 
-class R3DNet(nn.Module):
+class R3DNet(BackboneHead):
     """R3D backbone (or, with another ``conv_type``, R(2+1)D).
 
     Args:
@@ -147,7 +149,7 @@ class R3DNet(nn.Module):
         num_classes: if set, a ``linear`` layer ``8w -> num_classes`` gives logits.
         return_conv: return the retrieval features instead (see :meth:`forward`).
         in_channels: input channels (3 for RGB or residual clips, 2 for optical flow u/v).
-        conv_type: the convolution module; :class:`SpatioTemporalConv` gives R3D.
+        conv_type: the convolution module; :class:`FullConv3d` gives R3D.
 
     Shapes: input ``(B, C, T, H, W)``; conv5 map ``(B, 8w, T/8, H/16, W/16)`` (rounded
     up); output ``(B, 8w)``, ``(B, num_classes)``, or with ``return_conv``
@@ -167,15 +169,12 @@ class R3DNet(nn.Module):
         num_classes: int | None = None,
         return_conv: bool = False,
         in_channels: int = 3,
-        conv_type: ConvType = SpatioTemporalConv,
+        conv_type: ConvType = FullConv3d,
     ) -> None:
-        super().__init__()
+        super().__init__(8 * width, num_classes, return_conv)
         if len(layer_sizes) != 4 or min(layer_sizes) < 1:
             raise ValueError(f"layer_sizes must be 4 positive ints, got {tuple(layer_sizes)}")
         w = width
-        self.feature_dim = 8 * w
-        self.num_classes = num_classes
-        self.return_conv = return_conv
         self.conv1 = conv_type(in_channels, w, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3))
         self.bn1 = nn.BatchNorm3d(w)
         self.relu1 = nn.ReLU()
@@ -183,10 +182,7 @@ class R3DNet(nn.Module):
         self.conv3 = SpatioTemporalResLayer(w, 2 * w, 3, layer_sizes[1], True, conv_type)
         self.conv4 = SpatioTemporalResLayer(2 * w, 4 * w, 3, layer_sizes[2], True, conv_type)
         self.conv5 = SpatioTemporalResLayer(4 * w, 8 * w, 3, layer_sizes[3], True, conv_type)
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.feature_pool = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
-        if num_classes is not None:
-            self.linear = nn.Linear(8 * w, num_classes)
+        self._build_head()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The conv5 feature map: ``(B, C, T, H, W) -> (B, 8w, T/8, H/16, W/16)``."""
@@ -195,18 +191,3 @@ class R3DNet(nn.Module):
         x = self.conv3(x)
         x = self.conv4(x)
         return self.conv5(x)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """Conv5 map ``(B, 8w, T', H', W')`` to the output (see :meth:`forward`)."""
-        if self.return_conv:
-            return self.feature_pool(x).flatten(1)
-        x = self.pool(x).flatten(1)
-        if self.num_classes is not None:
-            x = self.linear(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, H, W)`` clips to ``(B, 8w)`` features, ``(B, num_classes)`` logits,
-        or, with ``return_conv``, ``(B, D)`` flattened max-pooled conv5 features (the
-        classifier is then skipped)."""
-        return self.forward_head(self.forward_features(x))
