@@ -33,9 +33,14 @@ lint: setup
 checkpoints: setup
 	$(BIN)/python scripts/make_checkpoints.py
 
-## lab: open JupyterLab on the notebooks
+## lab: open JupyterLab on the notebooks (as root, e.g. in a container, with --allow-root)
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	@if [ "$$(id -u)" = "0" ]; then \
+		echo "lab: running as root (a container or JupyterHub image?): passing --allow-root"; \
+		$(BIN)/jupyter lab --allow-root notebooks/; \
+	else \
+		$(BIN)/jupyter lab notebooks/; \
+	fi
 
 ## bench: speed/memory benchmarks (ratios against baselines measured in the same run)
 bench: setup
