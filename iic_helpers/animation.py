@@ -5,6 +5,7 @@ A matplotlib/JavaScript animation needs a live page; a GIF is a plain image. Cli
 
     show_gif({"RGB": clip, "residual": residual(clip)})      # views side by side
     show_gif(tile_clips([[a, b, c], [d, e, f]]))             # a grid of clips
+    show_gif(tile_clips([[caption_clip(a, "MoveRight"), caption_clip(b, "Grow")]]))
     gif_data_uri(clip, max_size=96)                          # for <img src=...> tooltips
 """
 
@@ -20,7 +21,14 @@ from PIL import Image
 
 from .viz import to_frames
 
-__all__ = ["to_uint8_frames", "tile_clips", "gif_bytes", "gif_data_uri", "show_gif"]
+__all__ = [
+    "caption_clip",
+    "gif_bytes",
+    "gif_data_uri",
+    "show_gif",
+    "tile_clips",
+    "to_uint8_frames",
+]
 
 
 def to_uint8_frames(clip: Any) -> np.ndarray:
@@ -133,3 +141,26 @@ def show_gif(clips: Any, *, fps: float = 8.0, scale: float = 3.0, max_size: int 
         clips = tile_clips(clips)
     data = gif_bytes(clips, fps=fps, scale=scale, max_size=max_size)
     return IPyImage(data=data, format="gif")
+
+
+def caption_clip(
+    clip: Any, text: str, *, height: int = 12, background: int = 255, color: int = 0
+) -> np.ndarray:
+    """A clip with a text band above every frame: ``(T, height + H, W, 3)`` uint8.
+
+    A GIF has no title or axis labels; captioned clips laid out with :func:`tile_clips`
+    say which clip is which. The text uses Pillow's built-in bitmap font (about 6 pixels
+    per character; longer text is cut at the frame's width).
+    """
+    from PIL import ImageDraw, ImageFont
+
+    if height < 1:
+        raise ValueError(f"caption_clip: height must be at least 1 pixel, got {height}")
+    frames = to_uint8_frames(clip)
+    t, h, w, _ = frames.shape
+    band = Image.new("RGB", (w, height), (background,) * 3)
+    ImageDraw.Draw(band).text((1, 0), text, fill=(color,) * 3, font=ImageFont.load_default(10))
+    out = np.empty((t, height + h, w, 3), dtype=np.uint8)
+    out[:, :height] = np.asarray(band)
+    out[:, height:] = frames
+    return out

@@ -10,7 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from iic_helpers.animation import gif_bytes, gif_data_uri, show_gif, tile_clips, to_uint8_frames
+from iic_helpers.animation import (
+    caption_clip,
+    gif_bytes,
+    gif_data_uri,
+    show_gif,
+    tile_clips,
+    to_uint8_frames,
+)
 
 
 def _frames(data: bytes) -> list[np.ndarray]:
@@ -75,3 +82,18 @@ def test_show_gif_returns_a_gif_image() -> None:
     image = show_gif({"rgb": torch.rand(3, 4, 8, 8), "res": torch.rand(1, 4, 8, 8)}, scale=1.0)
     assert image.format == "gif"
     assert Image.open(io.BytesIO(image.data)).size == (18, 8)
+
+
+def test_caption_clip_adds_a_text_band_and_keeps_the_frames() -> None:
+    clip = torch.rand(3, 5, 10, 40, generator=torch.Generator().manual_seed(1))
+    out = caption_clip(clip, "Grow", height=12)
+    assert out.shape == (5, 22, 40, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:, 12:], to_uint8_frames(clip))
+    band = out[:, :12]
+    assert (band == band[:1]).all(), "the caption is the same in every frame"
+    assert (band < 128).sum() > 10 and (band == 255).mean() > 0.5, "dark text on white"
+    other = caption_clip(clip, "Shrink", height=12)
+    assert not np.array_equal(other[:, :12], band)
+    assert np.array_equal(caption_clip(clip, "Grow", height=12), out)
+    with pytest.raises(ValueError, match="height"):
+        caption_clip(clip, "x", height=0)
