@@ -90,18 +90,26 @@ def gif_bytes(
     max_size: int | None = None,
     scale: float = 1.0,
     max_frames: int | None = None,
+    compact: bool = False,
 ) -> bytes:
     """An endlessly looping GIF of a clip (or of a :func:`tile_clips` grid).
 
     ``max_size`` bounds the longer side in pixels, ``scale`` enlarges small clips (nearest
     neighbour, so pixels stay sharp), ``max_frames`` keeps evenly spaced frames. The bytes
     are the same for the same input (no timestamps).
+
+    ``compact=True`` quantises every frame to one shared palette of 255 colours and stores
+    each pixel that did not change since the previous frame as transparent, so a clip with
+    a still background costs a fraction of the default (one palette per frame, every
+    pixel stored); colours may then be off by a few levels.
     """
     frames = to_uint8_frames(clip)
     if max_frames is not None and len(frames) > max_frames:
         keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
         frames = frames[keep]
     images = _resized(frames, max_size, scale)
+    if compact:
+        return _compact_gif(images, fps)
     buffer = io.BytesIO()
     images[0].save(
         buffer,
@@ -111,6 +119,41 @@ def gif_bytes(
         duration=max(20, round(1000 / fps)),
         loop=0,
         optimize=False,
+    )
+    return buffer.getvalue()
+
+
+_TRANSPARENT = 255  # palette index of "same as the previous frame" in compact GIFs
+
+
+def _compact_gif(images: list[Image.Image], fps: float) -> bytes:
+    """GIF with one shared palette; unchanged pixels are transparent (see :func:`gif_bytes`)."""
+    w, h = images[0].size
+    step = max(1, len(images) // 8)
+    sample = Image.fromarray(np.concatenate([np.asarray(im) for im in images[::step]], axis=0))
+    shared = sample.quantize(_TRANSPARENT, method=Image.Quantize.MEDIANCUT)
+    palette = shared.getpalette()[: 3 * _TRANSPARENT]
+    palette += [0] * (3 * 256 - len(palette))
+    indices = [np.asarray(im.quantize(palette=shared, dither=Image.Dither.NONE)) for im in images]
+    frames = []
+    for t, index in enumerate(indices):
+        out = index.copy()
+        if t > 0:
+            out[index == indices[t - 1]] = _TRANSPARENT
+        frame = Image.fromarray(out.astype(np.uint8), mode="P")
+        frame.putpalette(palette)
+        frames.append(frame)
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=max(20, round(1000 / fps)),
+        loop=0,
+        optimize=False,
+        transparency=_TRANSPARENT,
+        disposal=1,
     )
     return buffer.getvalue()
 
@@ -129,17 +172,24 @@ def gif_data_uri(clip: Any, **options: Any) -> str:
     return "data:image/gif;base64," + base64.b64encode(gif_bytes(clip, **options)).decode()
 
 
-def show_gif(clips: Any, *, fps: float = 8.0, scale: float = 3.0, max_size: int | None = None):
+def show_gif(
+    clips: Any,
+    *,
+    fps: float = 8.0,
+    scale: float = 3.0,
+    max_size: int | None = None,
+    compact: bool = False,
+):
     """Display clips as a GIF in a notebook (an ``image/gif`` output every viewer renders).
 
     ``clips`` is one clip, a mapping of name to clip (side by side, left to right in order),
-    or a ready grid from :func:`tile_clips`.
+    or a ready grid from :func:`tile_clips`; ``compact`` as in :func:`gif_bytes`.
     """
     from IPython.display import Image as IPyImage
 
     if isinstance(clips, Mapping):
         clips = tile_clips(clips)
-    data = gif_bytes(clips, fps=fps, scale=scale, max_size=max_size)
+    data = gif_bytes(clips, fps=fps, scale=scale, max_size=max_size, compact=compact)
     return IPyImage(data=data, format="gif")
 
 

@@ -97,3 +97,35 @@ def test_caption_clip_adds_a_text_band_and_keeps_the_frames() -> None:
     assert np.array_equal(caption_clip(clip, "Grow", height=12), out)
     with pytest.raises(ValueError, match="height"):
         caption_clip(clip, "x", height=0)
+
+
+def _still_background_clip() -> np.ndarray:
+    """A textured still background with a small square moving across: (16, 48, 48, 3)."""
+    g = np.random.default_rng(0)
+    background = (g.random((48, 48, 3)) * 200).astype(np.uint8)
+    clip = np.repeat(background[None], 16, axis=0)
+    for t in range(16):
+        clip[t, 20:28, 2 * t : 2 * t + 8] = (255, 255, 0)
+    return clip
+
+
+def test_compact_gif_is_smaller_and_decodes_to_the_clip() -> None:
+    clip = _still_background_clip()
+    plain, compact = gif_bytes(clip, scale=2.0), gif_bytes(clip, scale=2.0, compact=True)
+    assert len(compact) < 0.5 * len(plain)
+    assert compact == gif_bytes(clip, scale=2.0, compact=True)
+    frames, plain_frames = _frames(compact), _frames(plain)
+    assert len(frames) == 16 and frames[0].shape == (96, 96, 3)
+    for t, (frame, plain_frame) in enumerate(zip(frames, plain_frames, strict=True)):
+        expected = clip[t].repeat(2, axis=0).repeat(2, axis=1).astype(int)
+        error = np.abs(frame.astype(int) - expected).mean()
+        # one palette for all frames costs little against one palette per frame
+        assert error < 1.5 * np.abs(plain_frame.astype(int) - expected).mean() + 1, t
+        # the moving square is where it should be in every frame, in its colour
+        assert (frame[42:54, 4 * t + 2 : 4 * t + 14] >= (230, 230, 0)).all()
+    few_colours = torch.zeros(3, 4, 6, 8)
+    for t in range(4):
+        few_colours[:, t, :, 2 * t] = 1.0
+    for t, frame in enumerate(_frames(gif_bytes(few_colours, compact=True))):
+        assert frame[:, 2 * t].min() == 255 and np.delete(frame, 2 * t, axis=1).max() == 0
+    assert show_gif(clip, compact=True, scale=1.0).data == gif_bytes(clip, compact=True)
