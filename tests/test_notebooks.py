@@ -142,3 +142,24 @@ def test_notebooks_execute_headless_in_quick_mode(tmp_path: Path) -> None:
             == (committed.metadata[run_notebooks.PROVENANCE_KEY]["package_sha256"])
         ), f"{path.name}: committed outputs come from another package version: {REFRESH}"
     assert len(list((tmp_path / "figures").glob("*.png"))) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solutions_are_marked_and_collapsed(path: Path) -> None:
+    """Solution code sits between nbgrader's markers; solutions and answers start collapsed."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        marked = "### BEGIN SOLUTION" in cell.source
+        if marked:
+            assert cell.cell_type == "code", f"{path.name} cell {i}: markers belong in code"
+            assert cell.source.count("### BEGIN SOLUTION") == cell.source.count(
+                "### END SOLUTION"
+            ), f"{path.name} cell {i}: unbalanced solution markers"
+        is_solution = cell.metadata.get("nbgrader", {}).get("solution", False)
+        if marked or is_solution:
+            assert is_solution, f"{path.name} cell {i}: add nbgrader metadata solution=true"
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
+                f"{path.name} cell {i}: collapse solution cells (jupyter.source_hidden)"
+            )
+        if is_solution and cell.cell_type == "markdown":
+            assert cell.source.startswith("**Answer"), f"{path.name} cell {i}: mark the answer"
