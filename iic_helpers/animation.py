@@ -180,17 +180,36 @@ def show_gif(
     max_size: int | None = None,
     compact: bool = False,
 ):
-    """Display clips as a GIF in a notebook (an ``image/gif`` output every viewer renders).
+    """Display clips as a GIF in a notebook, in a form every viewer renders.
 
     ``clips`` is one clip, a mapping of name to clip (side by side, left to right in order),
     or a ready grid from :func:`tile_clips`; ``compact`` as in :func:`gif_bytes`.
-    """
-    from IPython.display import Image as IPyImage
 
+    Returns an ``IPython.display.Image`` (``.data`` holds the GIF bytes) whose notebook
+    output is ``text/html``: an ``<img>`` with the GIF as a data URI. nbconvert, and so
+    nbviewer, drop ``image/gif`` outputs (they fall back to text), but render HTML.
+    """
     if isinstance(clips, Mapping):
         clips = tile_clips(clips)
     data = gif_bytes(clips, fps=fps, scale=scale, max_size=max_size, compact=compact)
-    return IPyImage(data=data, format="gif")
+    return _html_gif_class()(data=data, format="gif")
+
+
+def _html_gif_class() -> type:
+    """An ``IPython.display.Image`` subclass whose output is an HTML ``<img>`` of the GIF."""
+    from IPython.display import Image as IPyImage
+
+    class AnimatedGif(IPyImage):
+        def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+            encoded = base64.b64encode(self.data).decode()
+            width, height = Image.open(io.BytesIO(self.data)).size
+            html = (
+                f'<img src="data:image/gif;base64,{encoded}" width="{width}" '
+                f'height="{height}" alt="animated GIF" />'
+            )
+            return {"text/html": html, "text/plain": f"<animated GIF {width}x{height}>"}
+
+    return AnimatedGif
 
 
 def caption_clip(

@@ -129,3 +129,25 @@ def test_compact_gif_is_smaller_and_decodes_to_the_clip() -> None:
     for t, frame in enumerate(_frames(gif_bytes(few_colours, compact=True))):
         assert frame[:, 2 * t].min() == 255 and np.delete(frame, 2 * t, axis=1).max() == 0
     assert show_gif(clip, compact=True, scale=1.0).data == gif_bytes(clip, compact=True)
+
+
+def test_show_gif_output_is_html_that_nbconvert_renders() -> None:
+    """nbconvert (nbviewer) drops image/gif outputs; the <img> data URI survives."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    image = show_gif(torch.rand(3, 4, 8, 8), scale=2.0)
+    bundle = image._repr_mimebundle_()
+    assert "image/gif" not in bundle, "the GIF is stored once, inside the HTML"
+    uri = "data:image/gif;base64," + base64.b64encode(image.data).decode()
+    assert uri in bundle["text/html"] and 'width="16"' in bundle["text/html"]
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show_gif(clip)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert uri in html
+    old_style = nbformat.v4.new_output("display_data", data={"image/gif": uri.split(",")[1]})
+    cell.outputs = [old_style]
+    with pytest.warns(UserWarning, match="not able to be represented"):
+        assert uri.split(",")[1] not in HTMLExporter().from_notebook_node(nb)[0]
