@@ -3,14 +3,18 @@
 Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``,
 ``finetune``, ``linear-probe``, ``ablation``. Common flags:
 ``--preset``, ``--data-root``, ``--run-dir``, ``--epochs N`` (total), ``--seed``,
-``--set FIELD=VALUE`` (any preset field, repeatable). Every command prints what it did and
-where it wrote it, and exits non-zero with a one-line reason on bad input.
+``--set FIELD=VALUE`` (any preset field, repeatable), ``--debug``. Every command prints
+what it did and where it wrote it, and on an expected error (bad input, unreadable video,
+split or config error, broken checkpoint, a run directory in use) prints a one-line reason
+and exits 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +35,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a field"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (IIC_DEBUG=1)"
     )
 
 
@@ -63,7 +70,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .data import validate_dataset
 
     cfg = config_from_args(args)
-    report = validate_dataset(cfg.data_root, split=cfg.split)
+    report = validate_dataset(
+        cfg.data_root, split=cfg.split, clip_len=cfg.clip_len, exact=not args.fast
+    )
     print(report)
     return 0 if report.ok else 1
 
@@ -89,6 +98,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
+    if args.resume:
+        cfg = _resume_config(cfg, args, run_dir)
     start = time.perf_counter()
     pretrain(cfg, run_dir, resume=args.resume)
     print(
@@ -99,16 +110,30 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_config(cfg: Config, args: argparse.Namespace, run_dir: Path) -> Config:
+    """On ``--resume``, ``data_root`` and ``device`` not given on the command line are the
+    run's own (from its ``config.json``), not the preset's."""
+    given = set(parse_overrides(args.set))
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return cfg
+    saved = json.loads(saved_path.read_text())
+    keep = {}
+    for flag, name in (("data_root", "data_root"), ("device", "device")):
+        if getattr(args, flag) is None and name not in given and name in saved:
+            keep[name] = saved[name]
+    return cfg.replace(**keep)
+
+
 def cmd_retrieve(args: argparse.Namespace) -> int:
     from .retrieval import run_retrieval
+    from .runs import eval_run_dir
 
     cfg = config_from_args(args)
     if args.run_dir:
         run_dir = Path(args.run_dir)
-    elif args.checkpoint:
-        run_dir = Path(args.checkpoint).parent
-    else:
-        run_dir = Path("runs") / f"{cfg.preset}-retrieval-random-s{cfg.seed}"
+    else:  # a run's checkpoint.pt reports into its run; other files never beside themselves
+        run_dir = eval_run_dir(args.checkpoint, "retrieval", cfg.preset, cfg.seed)
     results = run_retrieval(cfg, args.checkpoint, run_dir)
     print(
         json.dumps(
@@ -196,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "flow":
             p.add_argument("--method", default="farneback", choices=("farneback", "tvl1"))
+        if name == "validate":
+            p.add_argument(
+                "--fast",
+                action="store_true",
+                help="frame counts from the headers only (misses truncated files); the "
+                "default decodes every video to its end (UCF101: minutes on a few cores)",
+            )
         if name == "pretrain":
             p.add_argument(
                 "--resume", action="store_true", help="continue the run in --run-dir up to --epochs"
@@ -217,6 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Error classes that mean bad input or a broken file, not a bug: one line, exit 2."""
+    from .data.video import VideoReadError
+
+    return (
+        VideoReadError,
+        ValueError,  # config, split-file (SplitFormatError) and argument errors
+        OSError,  # missing files and folders, full disk
+        RuntimeError,  # checkpoint errors (corrupt, unsafe, mismatch), a run dir in use
+        ArithmeticError,  # non-finite loss or features
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+    )
+
+
+def error_line(err: BaseException) -> str:
+    """The one-line reason for an error (DataLoader workers wrap the original: unwrap it)."""
+    text = str(err).strip()
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    if isinstance(err, KeyError) and text:
+        text = f"missing entry {text}"
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
@@ -226,9 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     handler = COMMANDS[args.command][0]
     try:
         return handler(args)
-    except (ValueError, OSError, RuntimeError, ArithmeticError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"{args.command}: error: {reason}", file=sys.stderr)
+    except expected_errors() as err:
+        if args.debug or os.environ.get("IIC_DEBUG") == "1":
+            raise
+        print(f"{args.command}: error: {error_line(err)}", file=sys.stderr)
+        report = getattr(err, "report", None)
+        if report is not None:  # a strict load's key report, in full
+            print(str(report), file=sys.stderr)
         return 2
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import load_checkpoint
+from .checkpoint import atomic_write_text, load_checkpoint
 from .config import Config
-from .runs import read_results
+from .runs import locks_run_dir, read_results
 
 __all__ = ["ABLATION_VARIANTS", "DEFAULT_VARIANTS", "run_ablation", "aggregate", "markdown_table"]
 
@@ -48,6 +48,7 @@ def _complete(results: dict[str, Any]) -> bool:
     return all(key in results for key in ("retrieval", "linear_probe", "finetune"))
 
 
+@locks_run_dir("ablation", lambda root, variant, seed, **_: Path(root) / f"{variant}-s{seed}")
 def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = False) -> dict:
     """Pretrain (unless random), then retrieval, linear probe and fine-tuning for one run."""
     from .finetune import finetune, linear_probe
@@ -189,8 +190,9 @@ def run_ablation(
             )
     table = aggregate(root, list(ABLATION_VARIANTS), sorted(set(seeds) | {0, 1, 2}))
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "ablation.json").write_text(
-        json.dumps({"config": cfg.to_dict(), "table": table}, indent=2) + "\n"
+    atomic_write_text(
+        out_dir / "ablation.json",
+        json.dumps({"config": cfg.to_dict(), "table": table}, indent=2) + "\n",
     )
-    (out_dir / "ablation.md").write_text(markdown_table(table, cfg))
+    atomic_write_text(out_dir / "ablation.md", markdown_table(table, cfg))
     return table

@@ -29,8 +29,14 @@ from .config import Config, resolve_device
 from .data.builders import clip_dataset, resolve_data_root
 from .data.splits import read_classes
 from .models import build_backbone, load_weights, read_checkpoint
-from .retrieval import backbone_for_checkpoint, extract_features, load_backbone
-from .runs import append_csv_row, update_results
+from .retrieval import (
+    backbone_for_checkpoint,
+    check_finite,
+    extract_features,
+    load_backbone,
+    source_name,
+)
+from .runs import append_csv_row, locks_run_dir, update_results
 from .views import residual
 
 __all__ = [
@@ -90,11 +96,15 @@ def predict_videos(
     batch_size: int = 8,
     num_workers: int = 0,
     progress: bool = False,
+    source: str = "the model",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of every clip of every video of an eval-mode dataset.
 
     Returns:
         ``(logits (N, num_clips, num_classes), labels (N,))``; no video is dropped.
+
+    Raises:
+        NonFiniteFeaturesError: a logit is NaN or infinite (naming ``source``).
     """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
@@ -104,7 +114,9 @@ def predict_videos(
         logits = model(_input(clips.flatten(0, 1).to(device), view))
         all_logits.append(logits.float().view(b, n, -1).cpu())
         all_labels.append(torch.as_tensor(labels).view(-1))
-    return torch.cat(all_logits), torch.cat(all_labels)
+    logits = torch.cat(all_logits)
+    check_finite(logits, "logits", source)
+    return logits, torch.cat(all_labels)
 
 
 def _init_backbone(cfg: Config, checkpoint: Any, num_classes: int) -> tuple[nn.Module, str]:
@@ -131,6 +143,7 @@ def _split_validation(n: int, fraction: float, seed: int) -> tuple[list[int], li
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
 
 
+@locks_run_dir("finetune", lambda cfg, **_: Path("runs") / f"{cfg.preset}-finetune")
 def finetune(
     cfg: Config,
     checkpoint: str | Path | dict | None = None,
@@ -191,14 +204,19 @@ def finetune(
             logits = model(_input(clips, cfg.ft_view))
             loss = F.cross_entropy(logits, labels)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"fine-tuning loss is {loss.item()} at epoch {epoch + 1}")
+                raise FloatingPointError(
+                    f"fine-tuning loss is {loss.item()} at epoch {epoch + 1} "
+                    f"({source_name(checkpoint)}); lower ft_lr, or check its weights"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
-        val_logits, val_labels = predict_videos(model, val_set, view=cfg.ft_view, device=device)
+        val_logits, val_labels = predict_videos(
+            model, val_set, view=cfg.ft_view, device=device, source=source_name(checkpoint)
+        )
         val_loss = F.cross_entropy(val_logits.mean(1), val_labels).item()
         val_acc = video_accuracy(val_logits, val_labels)
         plateau.step(val_loss)
@@ -225,7 +243,9 @@ def finetune(
         bar.set_postfix(val_acc=f"{val_acc:.2f}")
 
     model.load_state_dict(best["state"])
-    test_logits, test_labels = predict_videos(model, test_set, view=cfg.ft_view, device=device)
+    test_logits, test_labels = predict_videos(
+        model, test_set, view=cfg.ft_view, device=device, source=source_name(checkpoint)
+    )
     results = {
         "finetune": {
             "test_accuracy": video_accuracy(test_logits, test_labels),
@@ -245,6 +265,7 @@ def finetune(
     return run_dir
 
 
+@locks_run_dir("linear-probe", lambda **_: None)
 def linear_probe(
     cfg: Config,
     checkpoint: str | Path | dict | None = None,

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .runs import locks_run_dir
+
 __all__ = [
     "DEFAULT_KS",
     "video_features",
@@ -30,6 +32,35 @@ DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
 DEFAULT_MAX_ELEMENTS = 1 << 24
 
 ArrayLike = np.ndarray | torch.Tensor
+
+
+class NonFiniteFeaturesError(FloatingPointError):
+    """A model produced NaN or infinite features: its weights are broken."""
+
+
+def check_finite(values: torch.Tensor | np.ndarray, what: str, source: str) -> None:
+    """Raise :class:`NonFiniteFeaturesError` naming ``source`` unless every value is finite."""
+    t = _as_tensor(values)
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t.reshape(t.shape[0], -1))).any(1).sum()) if t.dim() else 1
+        raise NonFiniteFeaturesError(
+            f"{what} of {source} are not finite (NaN or inf for {bad} of {t.shape[0]} items): "
+            "its weights are broken (a diverged run or a corrupt file); nothing was written"
+        )
+
+
+def source_name(checkpoint: Any) -> str:
+    """How messages name a checkpoint argument (a path, an in-memory dict, or none)."""
+    if checkpoint is None:
+        return "a random network"
+    if isinstance(checkpoint, (str, Path)):
+        return f"checkpoint {checkpoint}"
+    return "the given checkpoint object"
+
+
+def model_source(model: torch.nn.Module) -> str:
+    """What a model's weights came from, for messages (set by :func:`load_backbone`)."""
+    return str(getattr(model, "checkpoint_source", "the model"))
 
 
 def _as_tensor(x: ArrayLike) -> torch.Tensor:
@@ -250,17 +281,26 @@ def extract_features(
     num_workers: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    source: str | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Features of every video of an eval-mode dataset, for each view, in one pass.
+
+    Every evaluation (retrieval, linear probe, embeddings) extracts its features here, so
+    the check that they are finite is made once for all of them.
 
     Args:
         model: a backbone with ``forward_features`` (put in eval mode here).
         dataset: items ``(clips, label, i)``, ``clips`` ``(N_clips, C, T, H, W)``.
         views: ``"rgb"`` and/or ``"res"`` (residual frames of the same clips).
         features: ``"conv5"`` or ``"pool"`` (see :func:`clip_features`).
+        source: the checkpoint named when features are not finite (default: the model's
+            ``checkpoint_source``, set by :func:`load_backbone`).
 
     Returns:
         ``({view: (N, N_clips, D) float32}, labels (N,) int64)``; no video is dropped.
+
+    Raises:
+        NonFiniteFeaturesError: a feature is NaN or infinite (broken weights).
     """
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -285,6 +325,8 @@ def extract_features(
             out[view].append(clip_features(model, x, features).float().view(b, n, -1).cpu().numpy())
         labels.append(torch.as_tensor(label).view(-1))
     feats = {view: np.concatenate(chunks) for view, chunks in out.items()}
+    for view, values in feats.items():
+        check_finite(values, f"{view} features", source or model_source(model))
     return feats, torch.cat(labels).numpy().astype(np.int64)
 
 
@@ -326,11 +368,13 @@ def load_backbone(
     name, width = backbone_for_checkpoint(obj, cfg)
     torch.manual_seed(cfg.seed)
     model = build_backbone(name, width=width)
+    model.checkpoint_source = source_name(checkpoint)
     if obj is not None:
         load_weights(model, obj, strict=strict)
     return model, obj
 
 
+@locks_run_dir("retrieve", lambda **_: None)
 def run_retrieval(
     cfg: Any,
     checkpoint: str | Path | None = None,

@@ -14,8 +14,10 @@ uninterrupted run.
 from __future__ import annotations
 
 import collections
+import hashlib
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from .finetune import finetune, linear_probe
 from .losses import MemoryBankNCE, NCECriterion, NCESoftmaxLoss
 from .models import build_backbone
 from .negatives import intra_negative
-from .runs import append_csv_row, read_csv_rows
+from .runs import locks_run_dir, read_csv_rows, write_csv_rows
 from .views import residual
 
 __all__ = [
@@ -62,6 +64,23 @@ INTRA_CHOICES = ("repeat", "shuffle", "none")
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint was left intact."""
+
+
+class LargeKWarning(UserWarning):
+    """``k`` is larger than the training set: negatives repeat (drawn with replacement)."""
+
+
+def train_list_fingerprint(records: Any) -> dict[str, Any]:
+    """``{"n", "sha256"}`` of the ordered training list (relative paths and labels).
+
+    The memory bank's row ``i`` belongs to training video ``i``: a resumed run must see the
+    same list in the same order. Paths are relative to the dataset root, so a moved dataset
+    (``--data-root``) keeps its fingerprint.
+    """
+    h = hashlib.sha256()
+    for r in records:
+        h.update(f"{r.rel_path or r.video_id}\t{r.label}\n".encode())
+    return {"n": len(records), "sha256": h.hexdigest()}
 
 
 def default_run_dir(cfg: Config, kind: str = "pretrain") -> Path:
@@ -108,6 +127,10 @@ class PretrainState:
             self.optimizer, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
         )
         self.epoch = 0
+        #: history rows of the epochs done (saved in the checkpoint: the source of truth)
+        self.history: list[dict[str, float]] = []
+        #: fingerprint of the ordered training list (see :func:`train_list_fingerprint`)
+        self.train_list: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         scheduler = self.scheduler.state_dict()
@@ -121,6 +144,8 @@ class PretrainState:
             "epoch": self.epoch,
             "rng": rng_state(),
             "config": self.cfg.to_dict(),
+            "history": [dict(row) for row in self.history],
+            **({"train_list": dict(self.train_list)} if self.train_list else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -132,6 +157,7 @@ class PretrainState:
         scheduler["milestones"] = collections.Counter(scheduler["milestones"])
         self.scheduler.load_state_dict(scheduler)
         self.epoch = int(state["epoch"])
+        self.history = [dict(row) for row in state.get("history", [])]
         set_rng_state(state["rng"])
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
@@ -140,6 +166,12 @@ class PretrainState:
 
 
 def _check_pretrain_config(cfg: Config) -> None:
+    if cfg.epochs < 1:
+        raise ValueError(f"epochs must be >= 1 (the total number of epochs), got {cfg.epochs}")
+    if cfg.save_every < 1:
+        raise ValueError(
+            f"save_every must be >= 1 (save a checkpoint every N epochs), got {cfg.save_every}"
+        )
     if cfg.view2 not in VIEW2_CHOICES:
         raise ValueError(f"view2 must be one of {VIEW2_CHOICES}, got {cfg.view2!r}")
     if cfg.intra_negative not in INTRA_CHOICES:
@@ -224,13 +256,41 @@ def read_history(run_dir: str | Path) -> list[dict[str, float]]:
     return read_csv_rows(Path(run_dir) / "history.csv")
 
 
-def _truncate_history(path: Path, epochs: int) -> None:
-    """Keep the header and the first ``epochs`` rows (a resumed run rewrites the rest)."""
-    if path.exists():
-        lines = path.read_text().splitlines(keepends=True)
-        path.write_text("".join(lines[: 1 + epochs]))
+def _saved_history(saved: dict[str, Any], path: Path) -> list[dict[str, float]]:
+    """History rows of a checkpoint: its own, or (older checkpoints without them) the first
+    ``epoch`` rows of ``history.csv``."""
+    if "history" in saved:
+        return [dict(row) for row in saved["history"]]
+    return read_csv_rows(path)[: int(saved["epoch"])] if path.exists() else []
 
 
+def _check_resume(saved: dict[str, Any], ckpt_path: Path, cfg: Config, fingerprint: dict) -> None:
+    """Refuse a resume that cannot continue the saved run exactly."""
+    done = int(saved["epoch"])
+    if cfg.epochs < done:
+        raise ValueError(
+            f"{ckpt_path} has {done} epochs done; --epochs {cfg.epochs} is fewer (--epochs is "
+            "the total): pass a larger --epochs, or choose another --run-dir for a shorter run"
+        )
+    old = saved.get("train_list")
+    if old is not None and dict(old) != fingerprint:
+        raise ValueError(
+            f"cannot resume {ckpt_path}: the training list under {cfg.data_root} "
+            f"({fingerprint['n']} videos, fingerprint {fingerprint['sha256'][:12]}) is not the "
+            f"one it was trained on ({old['n']} videos, {str(old['sha256'])[:12]}); the memory "
+            "bank's rows belong to the old list in its order. Use the same split list, or "
+            "start a new run"
+        )
+    bank = saved.get("contrast", {}).get("memory_v1")
+    if old is None and bank is not None and bank.shape[0] != fingerprint["n"]:
+        raise ValueError(
+            f"cannot resume {ckpt_path}: its memory bank has {bank.shape[0]} rows but the "
+            f"training list under {cfg.data_root} has {fingerprint['n']} videos. Use the same "
+            "split list, or start a new run"
+        )
+
+
+@locks_run_dir("pretrain", lambda cfg, **_: default_run_dir(cfg))
 def pretrain(
     cfg: Config,
     run_dir: str | Path | None = None,
@@ -246,7 +306,9 @@ def pretrain(
         cfg: the configuration (``make_config("tiny", ...)``); ``cfg.epochs`` is the total.
         run_dir: where ``config.json``, ``checkpoint.pt`` and ``history.csv`` go.
         resume: continue the run in ``run_dir`` from its saved epoch up to ``cfg.epochs``
-            with the saved configuration (only ``epochs`` may differ).
+            with the saved configuration; ``epochs`` (not fewer than done), ``data_root``
+            (the same ordered training list, checked by fingerprint) and ``device`` come
+            from ``cfg``.
         on_epoch_end: called with each epoch's history row (e.g. to redraw a loss curve).
         max_steps_per_epoch: cap the steps per epoch (quick mode).
         progress: show a tqdm progress bar.
@@ -257,24 +319,44 @@ def pretrain(
     if resume:
         saved = load_checkpoint(ckpt_path)
         saved_cfg = Config.from_dict(saved["config"])
+        taken = ("epochs", "data_root", "device")
         differing = {
-            k for k, v in saved_cfg.to_dict().items() if k != "epochs" and cfg.to_dict()[k] != v
+            k for k, v in saved_cfg.to_dict().items() if k not in taken and cfg.to_dict()[k] != v
         }
         if differing:
             print(f"pretrain: resuming with the saved configuration (ignoring {sorted(differing)})")
-        cfg = saved_cfg.replace(epochs=cfg.epochs)
+        cfg = saved_cfg.replace(**{k: getattr(cfg, k) for k in taken})
     elif ckpt_path.exists():
         raise FileExistsError(
             f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or choose another "
             "run directory"
         )
+    _check_pretrain_config(cfg)
     device = resolve_device(cfg.device)
     dataset = clip_dataset(cfg, subset="train", mode="train")
+    fingerprint = train_list_fingerprint(dataset.records)
+    if saved is not None:
+        _check_resume(saved, ckpt_path, cfg, fingerprint)
+    if cfg.k > len(dataset):
+        warnings.warn(
+            f"k={cfg.k} negatives per sample but only {len(dataset)} training videos: "
+            "negatives are drawn with replacement (as in the original), so each one repeats "
+            f"about {cfg.k / len(dataset):.1f} times per sample",
+            LargeKWarning,
+            stacklevel=3,
+        )
     torch.manual_seed(cfg.seed)  # weights and memory-bank initialisation
     state = PretrainState(cfg, len(dataset), device)
+    state.train_list = fingerprint
+    last_saved = None
     if saved is not None:
         state.load_state_dict(saved)
-        _truncate_history(run_dir / "history.csv", state.epoch)
+        state.history = _saved_history(saved, run_dir / "history.csv")
+        last_saved = state.epoch
+        write_csv_rows(run_dir / "history.csv", HISTORY_FIELDS, state.history)
+        if state.epoch == cfg.epochs:
+            print(f"pretrain: {ckpt_path} already has {cfg.epochs} epochs; nothing to do")
+            return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.to_json(run_dir / "config.json")
     if device.type == "cuda":
@@ -307,9 +389,13 @@ def pretrain(
             try:
                 stats = pretrain_step(state, batch, index, generator)
             except NonFiniteLossError as err:
+                kept = (
+                    f"The last good checkpoint ({ckpt_path}, epoch {last_saved}) is intact."
+                    if last_saved is not None
+                    else "No checkpoint was written yet."
+                )
                 raise NonFiniteLossError(
-                    f"{err} at epoch {epoch + 1}, step {steps + 1}; stopped. The last good "
-                    f"checkpoint ({ckpt_path}, epoch {state.epoch}) is intact. Lower the "
+                    f"{err} at epoch {epoch + 1}, step {steps + 1}; stopped. {kept} Lower the "
                     "learning rate or check the data."
                 ) from None
             for key, value in stats.items():
@@ -322,9 +408,11 @@ def pretrain(
         state.epoch = epoch + 1
         row = {key: value / max(steps, 1) for key, value in totals.items()}
         row.update(epoch=state.epoch, lr=lr, seconds=time.perf_counter() - start)
+        state.history.append(row)
         if state.epoch % cfg.save_every == 0 or state.epoch == cfg.epochs:
             save_checkpoint(state.state_dict(), ckpt_path)
-        append_csv_row(run_dir / "history.csv", HISTORY_FIELDS, row)
+            last_saved = state.epoch
+        write_csv_rows(run_dir / "history.csv", HISTORY_FIELDS, state.history)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
         if on_epoch_end is not None:
             on_epoch_end(row)

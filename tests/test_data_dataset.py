@@ -326,7 +326,7 @@ def test_validate_dataset_reports_every_bad_file(tmp_path: Path) -> None:
     report = validate_dataset(tmp_path, 1, clip_len=16, progress=False)
     assert not report.ok
     assert report.counts()["train"] == {
-        "listed": 4, "found": 3, "missing": 1, "unreadable": 1, "too_short": 1
+        "listed": 4, "found": 3, "missing": 1, "unreadable": 1, "truncated": 0, "too_short": 1
     }  # fmt: skip
     assert report.counts()["total"]["unreadable"] == 2
     assert [c.record.path for c in report.missing] == [train[3].path]
@@ -338,7 +338,7 @@ def test_validate_dataset_reports_every_bad_file(tmp_path: Path) -> None:
     for bad in (train[1], train[2], train[3], test[1]):
         assert str(bad.path) in text
     assert "file is empty" in text and "not a readable video" in text
-    assert re.search(r"train\s+4\s+3\s+1\s+1\s+1", text)
+    assert re.search(r"train\s+4\s+3\s+1\s+1\s+0\s+1", text)
     assert re.search(r"frames\s+min\s+6\s+median\s+20\s+max\s+30", text)
     assert "PROBLEMS FOUND" in text
     assert "… and 1 more" in report.format(max_listed=1)

@@ -5,6 +5,8 @@ clips, as the original IIC code (``reference/recipe.json``), with its data bugs 
 
 * one crop for the whole clip and for every view (bug 10), via :mod:`.transforms`;
 * videos shorter than ``clip_len`` are looped to length and reported (bug 12), not a crash;
+* a video that decodes fewer frames than its header says (a truncated file) is used with
+  the frames that decode, with one :class:`TruncatedVideoWarning` naming it;
 * every frame may start a clip (the original dropped the last frame; ``drop_last_frame=True``
   restores that);
 * randomness comes from torch only, so ``torch.manual_seed`` plus DataLoader's per-worker
@@ -31,15 +33,23 @@ from torchvision.transforms import v2
 from .splits import VideoRecord
 from .transforms import ClipTransform, to_clip, to_video
 from .video import (
+    TruncatedVideoError,
     VideoReadError,
     count_jpeg_frames,
     find_frame_dir,
+    probe_video,
     read_clip,
     read_jpeg_frames,
     read_video,
 )
 
-__all__ = ["ClipDataset", "ShortVideoWarning", "eval_clip_starts", "seed_worker"]
+__all__ = [
+    "ClipDataset",
+    "ShortVideoWarning",
+    "TruncatedVideoWarning",
+    "eval_clip_starts",
+    "seed_worker",
+]
 
 VIEWS = ("rgb", "u", "v")
 Mode = Literal["train", "eval"]
@@ -47,6 +57,10 @@ Mode = Literal["train", "eval"]
 
 class ShortVideoWarning(UserWarning):
     """A video has fewer frames than ``clip_len`` and is looped to length."""
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video decodes fewer frames than its header says; the decoded ones are used."""
 
 
 def eval_clip_starts(num_frames: int, clip_len: int, num_clips: int) -> np.ndarray:
@@ -154,6 +168,8 @@ class ClipDataset(Dataset):
         self.drop_last_frame = drop_last_frame
         #: videos found shorter than ``clip_len`` in this process: ``{path: usable frames}``.
         self.short_videos: dict[Path, int] = {}
+        #: videos found truncated in this process: ``{path: (header frames, decoded)}``.
+        self.truncated_videos: dict[Path, tuple[int, int]] = {}
         self._cache: dict[tuple[str, int], np.ndarray] = {}
 
     # ------------------------------------------------------------------ basics
@@ -213,6 +229,9 @@ class ClipDataset(Dataset):
             source = self._source(view, self.records[index])
             if self._is_video(view):
                 frames = read_video(source)
+                info = probe_video(source)
+                if not info.counted and len(frames) < info.num_frames:
+                    self._note_truncated(source, info.num_frames, len(frames))
             else:
                 frames = read_jpeg_frames(source, np.arange(count_jpeg_frames(source)))
             self._cache[key] = frames
@@ -264,6 +283,17 @@ class ClipDataset(Dataset):
                 stacklevel=2,
             )
 
+    def _note_truncated(self, path: Path, header: int, decoded: int) -> None:
+        if path not in self.truncated_videos:
+            self.truncated_videos[path] = (header, decoded)
+            warnings.warn(
+                f"{path}: the header says {header} frames but only {decoded} decode "
+                "(a truncated file); using those. `python -m iic_helpers validate` lists "
+                "every such file",
+                TruncatedVideoWarning,
+                stacklevel=3,
+            )
+
     def _load(self, index: int) -> dict[str, np.ndarray]:
         """Frames of every view, ``{view: (K, clip_len, H, W, 3) uint8}``."""
         record = self.records[index]
@@ -278,13 +308,23 @@ class ClipDataset(Dataset):
         chosen: list[np.ndarray] = []
 
         def choose(num_video_frames: int) -> np.ndarray:
-            positions = self._positions(min([num_video_frames, *counts.values()]), named)
+            usable = [num_video_frames, *counts.values()]
+            if named in self.truncated_videos:
+                usable.append(self.truncated_videos[named][1])
+            positions = self._positions(min(usable), named)
             chosen.append(positions)
             return positions.reshape(-1)
 
         frames: dict[str, np.ndarray] = {}
         if "rgb" in self.views and self._is_video("rgb") and not self.cache:
-            frames["rgb"], _ = read_clip(sources["rgb"], choose)
+            try:
+                frames["rgb"], _ = read_clip(sources["rgb"], choose)
+            except TruncatedVideoError as err:
+                if err.decoded <= 0:
+                    raise
+                self._note_truncated(sources["rgb"], err.header, err.decoded)
+                chosen.clear()
+                frames["rgb"], _ = read_clip(sources["rgb"], choose)
         else:
             choose(min(counts.values()))
         flat = chosen[0].reshape(-1)

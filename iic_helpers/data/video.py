@@ -32,6 +32,7 @@ from PIL import Image
 
 __all__ = [
     "VideoReadError",
+    "TruncatedVideoError",
     "VideoInfo",
     "probe_video",
     "count_frames",
@@ -77,6 +78,19 @@ class VideoReadError(Exception):
         if self.path is None:
             return (type(self), (self.reason,))
         return (type(self), (self.path, self.reason))
+
+
+class TruncatedVideoError(VideoReadError):
+    """Fewer frames decode than the header says (a file cut after an intact header).
+
+    ``header`` and ``decoded`` are the two counts (0 when unknown, e.g. after pickling).
+    """
+
+    def __init__(
+        self, path: PathLike, reason: str | None = None, header: int = 0, decoded: int = 0
+    ) -> None:
+        super().__init__(path, reason)
+        self.header, self.decoded = header, decoded
 
 
 @dataclass(frozen=True)
@@ -297,10 +311,12 @@ def _too_few_frames(path: Path, index: int, total: int, header: int) -> VideoRea
     if total == 0:
         return VideoReadError(path, "no frame could be decoded")
     if header > total:
-        return VideoReadError(
+        return TruncatedVideoError(
             path,
             f"truncated or corrupt: the header says {header} frames but only {total} decode "
             f"(frame {index} was asked for)",
+            header=header,
+            decoded=total,
         )
     return VideoReadError(path, f"frame {index} asked for, but the video has {total} frames")
 

@@ -11,7 +11,10 @@ Accepted inputs (a path to a file holding one of them, or the object itself):
 
 A ``module.`` prefix (from ``nn.DataParallel``) is stripped. Files are read with
 ``torch.load(weights_only=True)``, allowing only the extra classes in :data:`SAFE_GLOBALS`,
-so a pickle that would run code is refused with :class:`UnsafeCheckpointError`.
+so a pickle that would run code is refused with :class:`UnsafeCheckpointError`. A file that
+is empty, truncated or not a checkpoint raises :class:`CorruptCheckpointError` naming it, as
+does a checkpoint written by this package whose tensors no longer match their stored
+SHA-256 digests; a checkpoint without digests (original format) loads with a one-line note.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import argparse
 import os
 import pickle
 import re
+import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +36,7 @@ from torch import nn
 __all__ = [
     "SAFE_GLOBALS",
     "CheckpointMismatchError",
+    "CorruptCheckpointError",
     "LoadReport",
     "UnsafeCheckpointError",
     "extract_state_dict",
@@ -52,14 +58,19 @@ class UnsafeCheckpointError(pickle.UnpicklingError, RuntimeError):
     """A checkpoint file was refused because unpickling it could run code."""
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is empty, truncated, not a checkpoint, or fails its digest check."""
+
+
 class CheckpointMismatchError(RuntimeError):
     """A strict load found missing, unexpected or wrongly shaped tensors.
 
-    The full :class:`LoadReport` is in ``.report``.
+    The first line of the message counts them and names the first few; the full
+    :class:`LoadReport` follows (and is in ``.report``).
     """
 
     def __init__(self, report: LoadReport) -> None:
-        super().__init__(f"strict load failed, nothing was loaded.\n{report}")
+        super().__init__(f"{report.summary()}\n{report}")
         self.report = report
 
 
@@ -89,6 +100,22 @@ class LoadReport:
     def ok(self) -> bool:
         """True when every model tensor was loaded and nothing was left over."""
         return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self) -> str:
+        """One line: strict load failed, with the counts and the first differing keys."""
+        parts = []
+        for name, keys in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("wrongly shaped", [k for k, _, _ in self.mismatched]),
+        ):
+            if keys:
+                shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+                parts.append(f"{len(keys)} {name} ({shown})")
+        return (
+            f"strict load of {self.source} failed, nothing was loaded: {'; '.join(parts)}"
+            " (full key report below)"
+        )
 
     def __str__(self) -> str:
         total = len(self.loaded) + len(self.missing) + len(self.mismatched)
@@ -133,20 +160,73 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+#: Files already noted as carrying no digest (the note is printed once per file).
+_NOTED: set[str] = set()
+
+
 def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
-    """``torch.load`` a file safely (``weights_only=True`` plus :data:`SAFE_GLOBALS`).
+    """``torch.load`` a file safely (``weights_only=True`` plus :data:`SAFE_GLOBALS`) and
+    check the tensor digests of a checkpoint written by this package.
 
     Raises:
         FileNotFoundError: the file does not exist.
         UnsafeCheckpointError: the file holds objects whose unpickling could run code.
+        CorruptCheckpointError: empty, truncated or not a checkpoint, or a tensor whose bytes
+            differ from its stored digest.
     """
+    from ..checkpoint import corrupt_tensors
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint not found: {str(p)!r}")
+    if p.stat().st_size == 0:
+        raise CorruptCheckpointError(
+            f"checkpoint {str(p)!r} is empty (0 bytes): the save was interrupted or the copy"
+            " failed; use another checkpoint or train again"
+        )
+    obj = _torch_load(p, map_location)
+    bad = corrupt_tensors(obj)
+    if bad is None:
+        if str(p.resolve()) not in _NOTED:
+            _NOTED.add(str(p.resolve()))
+            print(
+                f"note: {p} carries no tensor digest (original format or an older version of"
+                " this package): loaded without an integrity check",
+                file=sys.stderr,
+            )
+    elif bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise CorruptCheckpointError(
+            f"checkpoint {str(p)!r} is corrupt: {len(bad)} tensor(s) differ from the SHA-256"
+            f" digests stored when it was saved ({shown}); use another copy or train again"
+        )
+    return obj
+
+
+def _torch_load(p: Path, map_location: Any) -> Any:
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(p, map_location=map_location, weights_only=True)
+    except (EOFError, zipfile.BadZipFile, KeyError, IndexError) as e:
+        raise CorruptCheckpointError(
+            f"checkpoint {str(p)!r} ({p.stat().st_size} bytes) is truncated or not a"
+            f" checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''});"
+            " use another copy or train again"
+        ) from e
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CorruptCheckpointError(
+            f"checkpoint {str(p)!r} ({p.stat().st_size} bytes) cannot be read, it is"
+            f" probably truncated or corrupt ({first}); use another copy or train again"
+        ) from e
     except pickle.UnpicklingError as e:
+        with p.open("rb") as handle:
+            head = handle.read(2)
+        if not zipfile.is_zipfile(p) and not head.startswith(b"\x80"):
+            raise CorruptCheckpointError(
+                f"{str(p)!r} is not a checkpoint (neither a torch zip archive nor a pickle);"
+                " check the path"
+            ) from e
         found = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
         what = f" (it references {found.group(1)})" if found else ""
         raise UnsafeCheckpointError(
