@@ -205,7 +205,7 @@ def finetune(
             loss = F.cross_entropy(logits, labels)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"fine-tuning loss is {loss.item()} at epoch {epoch + 1} "
+                    f"fine-tuning loss is not finite ({loss.item()}) at epoch {epoch + 1} "
                     f"({source_name(checkpoint)}); lower ft_lr, or check its weights"
                 )
             optimizer.zero_grad(set_to_none=True)
