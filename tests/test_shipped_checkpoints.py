@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from iic_helpers.checkpoint import corrupt_tensors
 from iic_helpers.config import make_config
-from iic_helpers.data import make_synthetic_dataset, resolve_data_root
+from iic_helpers.data import make_synthetic_dataset, read_split, resolve_data_root
 from iic_helpers.retrieval import run_retrieval
+from iic_helpers.runs import read_csv_rows
+from iic_helpers.train import train_list_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints"
@@ -21,6 +24,11 @@ def test_shipped_checkpoint_is_a_safe_tiny_run(name: str) -> None:
     state = torch.load(SHIPPED / f"{name}.pt", weights_only=True)
     assert state["config"]["preset"] == "tiny" and state["epoch"] == state["config"]["epochs"]
     assert (SHIPPED / f"{name}.history.csv").read_text().count("\n") == state["epoch"] + 1
+    # written with tensor digests (checked on every load), its history and train-list fingerprint
+    assert corrupt_tensors(state) == []
+    rows = read_csv_rows(SHIPPED / f"{name}.history.csv")
+    assert [r["loss"] for r in rows] == [r["loss"] for r in state["history"]]
+    assert state["train_list"]["n"] == state["contrast"]["memory_v1"].shape[0]
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +51,10 @@ def test_shipped_checkpoint_retrieves_as_its_results_file_says(name: str, defaul
         for k, value in expected.items():
             got = fresh["retrieval_variants"][view][k]
             assert abs(got - value) <= one_query, (view, k, got, value)
+
+
+def test_shipped_checkpoints_carry_the_default_sets_train_list(default_root) -> None:
+    """So that a shipped checkpoint can be resumed (``adopt_checkpoint`` + ``--resume``)."""
+    fingerprint = train_list_fingerprint(read_split(default_root, 1, "train"))
+    for name in ("tiny-iic-repeat", "tiny-iic-shuffle", "tiny-cmc"):
+        assert torch.load(SHIPPED / f"{name}.pt", weights_only=True)["train_list"] == fingerprint
