@@ -466,3 +466,22 @@ def test_run_lock_is_reentrant_in_one_process_and_leaves_nothing(tmp_path) -> No
     with pytest.raises(RunLockedError, match="in use by PID"):
         with run_lock(tmp_path / "x"):
             pass
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tiny_root, tmp_path, monkeypatch) -> None:
+    """An existing guarantee (held before this file): a save that dies half-way (a full
+    disk, a kill) leaves the previous checkpoint loadable and no partial file in its place."""
+    import iic_helpers.checkpoint as checkpoint
+
+    ckpt = _weights_checkpoint(tiny_root, tmp_path / "checkpoint.pt")
+    before = ckpt.read_bytes()
+
+    def half_then_fail(obj, handle):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint({"model": {}, "epoch": 2}, ckpt)
+    assert ckpt.read_bytes() == before and load_checkpoint(ckpt)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
