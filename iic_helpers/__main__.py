@@ -166,9 +166,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_linear_probe(args: argparse.Namespace) -> int:
     from .finetune import linear_probe
+    from .runs import eval_run_dir
 
     cfg = config_from_args(args)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{cfg.preset}-linear-probe"
+    run_dir = (  # as retrieve: never beside a shipped file, never two checkpoints in one file
+        Path(args.run_dir)
+        if args.run_dir
+        else eval_run_dir(args.checkpoint, "linear-probe", cfg.preset, cfg.seed)
+    )
     result = linear_probe(cfg, args.checkpoint, run_dir)["linear_probe"]
     print(
         f"linear-probe: test accuracy {100 * result['accuracy']:.1f} % ({result['init']}); "

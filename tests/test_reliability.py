@@ -209,10 +209,11 @@ def test_retrieve_without_run_dir_never_writes_beside_a_shipped_checkpoint(
     b = _weights_checkpoint(tiny_root, shipped / "b.pt")
     for ckpt in (a, b):
         assert cli(["retrieve", *_args(tiny_root), "--checkpoint", str(ckpt)]) == 0
+    assert cli(["linear-probe", *_args(tiny_root), "--checkpoint", str(a)]) == 0
     assert sorted(p.name for p in shipped.iterdir()) == ["a.pt", "b.pt"]
     results = sorted((tmp_path / "runs").glob("*/results.json"))
-    assert len(results) == 2
-    assert {json.loads(p.read_text())["checkpoint"] for p in results} == {str(a), str(b)}
+    assert len(results) == 3
+    assert {json.loads(p.read_text()).get("checkpoint") for p in results} == {str(a), str(b), None}
 
 
 # ----------------------------------------------------------------------------- 3. resume
