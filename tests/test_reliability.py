@@ -253,13 +253,21 @@ def _write_train_list(root: Path, lines: list[str]) -> None:
     (root / "splits" / "trainlist01.txt").write_text("".join(lines))
 
 
-@pytest.mark.parametrize("change", ["reordered", "shortened"])
+@pytest.mark.parametrize("change", ["reordered", "shortened", "extended"])
 def test_resume_refuses_a_different_train_list(tiny_root, tmp_path, capsys, change) -> None:
     root = _copy_root(tiny_root, tmp_path / "data")
     run = tmp_path / "run"
     assert cli(["pretrain", *_args(root, run), "--epochs", "1"]) == 0
     lines = (root / "splits" / "trainlist01.txt").read_text().splitlines(keepends=True)
-    _write_train_list(root, lines[::-1] if change == "reordered" else lines[:-1])
+    if change == "extended":  # a new video at the end (a copy of the first, under a new name)
+        entry, label = lines[0].split()
+        extra = entry.replace("_c01", "_c09")
+        shutil.copyfile(root / "videos" / entry, root / "videos" / extra)
+        lines = [*lines, f"{extra} {label}\n"]
+    _write_train_list(
+        root,
+        lines[::-1] if change == "reordered" else lines[:-1] if change == "shortened" else lines,
+    )
     capsys.readouterr()
     assert cli(["pretrain", *_args(root, run), "--epochs", "2", "--resume"]) == 2
     err = _err_lines(capsys)
