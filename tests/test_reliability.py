@@ -363,8 +363,6 @@ def test_an_unreadable_video_ends_every_command_in_one_line(
 
 
 def test_a_worker_process_error_is_unwrapped_to_its_reason(tiny_root, tmp_path, capsys) -> None:
-    from iic_helpers.__main__ import error_line
-
     root = _copy_root(tiny_root, tmp_path / "data")
     entry = (root / "splits" / "trainlist01.txt").read_text().split()[0]
     (root / "videos" / entry).write_bytes(b"")
@@ -373,6 +371,8 @@ def test_a_worker_process_error_is_unwrapped_to_its_reason(tiny_root, tmp_path, 
     err = _err_lines(capsys)
     assert len(err) == 1 and err[0].startswith("retrieve: error: cannot read video"), err
     assert "file is empty" in err[0]
+    from iic_helpers.__main__ import error_line
+
     wrapped = RuntimeError(
         "Caught VideoReadError in DataLoader worker process 0.\nOriginal Traceback (most recent"
         " call last):\n  ...\niic_helpers.data.video.VideoReadError: cannot read video x: why"
