@@ -1,7 +1,7 @@
 """Command line: ``python -m iic_helpers COMMAND`` (see ``--help``).
 
 Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``,
-``finetune``, ``linear-probe``, ``ablation``. Common flags:
+``finetune``, ``linear-probe``, ``ablation``, ``explore``. Common flags:
 ``--preset``, ``--data-root``, ``--run-dir``, ``--epochs N`` (total), ``--seed``,
 ``--set FIELD=VALUE`` (any preset field, repeatable), ``--debug``. Every command prints
 what it did and where it wrote it, and on an expected error (bad input, unreadable video,
@@ -197,6 +197,69 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .explorer import explore
+
+    cfg = config_from_args(args)
+    start = time.perf_counter()
+    out = explore(
+        cfg,
+        args.checkpoint,
+        args.out,
+        split=args.split,
+        view=args.view,
+        method=args.method,
+        color_by=args.color_by,
+        extras=args.extra,
+        k=args.k,
+        thumbnails=args.thumbnails,
+        thumb_size=args.thumb_size,
+        thumb_frames=args.thumb_frames,
+        max_videos=args.max_videos,
+        cache_root=args.cache_dir,
+    )
+    size = out.stat().st_size / 1e6
+    print(
+        f"explore: {len(args.checkpoint)} panel(s), {args.split} videos, {args.method}, in "
+        f"{time.perf_counter() - start:.0f} s; wrote {out} ({size:.1f} MB, works offline); "
+        f"cache in {args.cache_dir}"
+    )
+    return 0
+
+
+def _explore_flags(p: argparse.ArgumentParser) -> None:
+    from .explorer import COLOR_MODES, EXTRA_KINDS, SPLITS, VIEWS
+
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        required=True,
+        help="a checkpoint (ours or original IIC), or 'random'; repeat for side-by-side panels",
+    )
+    p.add_argument("--out", required=True, help="the HTML page to write")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
+    p.add_argument("--view", default="merged", choices=VIEWS, help="retrieval features")
+    p.add_argument("--color-by", default="class", choices=COLOR_MODES, help="initial colouring")
+    p.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        choices=EXTRA_KINDS,
+        help="extra points per video: intra-negatives, residual view (needs --view rgb)",
+    )
+    p.add_argument("--k", type=int, default=5, help="neighbours listed on click")
+    p.add_argument(
+        "--thumbnails", type=int, default=600, help="videos with a hover thumbnail (a sample)"
+    )
+    p.add_argument("--thumb-size", type=int, default=48, help="thumbnail pixels (<= 96)")
+    p.add_argument("--thumb-frames", type=int, default=8, help="thumbnail frames (<= 16)")
+    p.add_argument("--max-videos", type=int, help="keep every n-th video, at most this many")
+    p.add_argument(
+        "--cache-dir", default="runs/explore-cache", help="features, projections, thumbnails"
+    )
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "make-synthetic": (cmd_make_synthetic, "write the synthetic motion dataset"),
     "validate": (cmd_validate, "check a dataset root against its split lists"),
@@ -206,6 +269,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "finetune": (cmd_finetune, "fine-tune a backbone (checkpoint or random) for recognition"),
     "linear-probe": (cmd_linear_probe, "frozen features + logistic regression"),
     "ablation": (cmd_ablation, "random vs CMC vs IIC over seeds -> results/ablation.md"),
+    "explore": (cmd_explore, "interactive embedding explorer -> one offline HTML page"),
 }
 
 
@@ -249,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
             p.add_argument("--out", default="results", help="folder for ablation.md/.json")
+        if name == "explore":
+            _explore_flags(p)
         if name in ("retrieve", "finetune", "linear-probe"):
             p.add_argument("--checkpoint", help="ours or an original IIC checkpoint")
     return parser

@@ -9,13 +9,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["PROJECTIONS", "knn_accuracy", "negative_similarity", "project", "silhouette"]
+__all__ = [
+    "PCA_DIMS",
+    "PROJECTIONS",
+    "knn_accuracy",
+    "negative_similarity",
+    "pca_reduce",
+    "project",
+    "silhouette",
+]
 
-PROJECTIONS = ("tsne", "umap")
+PROJECTIONS = ("tsne", "umap", "pca")
+#: Dimensions kept by PCA before t-SNE / UMAP (9216-d paper features would be slow otherwise).
+PCA_DIMS = 50
 
 
-def _as_2d(features: np.ndarray) -> np.ndarray:
-    x = np.asarray(features, dtype=np.float64)
+def _as_2d(features: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    x = np.asarray(features, dtype=dtype)
     if x.ndim == 3:  # (N, clips, D): average the clips
         x = x.mean(axis=1)
     if x.ndim != 2:
@@ -28,27 +38,52 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
-def project(features: np.ndarray, method: str = "tsne", *, seed: int = 0) -> np.ndarray:
+def pca_reduce(x: np.ndarray, dims: int = PCA_DIMS, *, seed: int = 0) -> np.ndarray:
+    """``(N, D)`` -> ``(N, min(dims, N, D))`` principal components (seeded randomized SVD).
+
+    Rows are kept as given (no normalisation); ``D <= dims`` returns ``x`` unchanged.
+    """
+    from sklearn.decomposition import PCA
+
+    dims = min(dims, x.shape[0], x.shape[1])
+    if x.shape[1] <= dims:
+        return x
+    solver = "randomized" if x.shape[0] > 2000 else "full"
+    return PCA(dims, svd_solver=solver, random_state=seed).fit_transform(x)
+
+
+def project(
+    features: np.ndarray, method: str = "tsne", *, seed: int = 0, pca_dims: int = PCA_DIMS
+) -> np.ndarray:
     """Project ``(N, D)`` (or ``(N, clips, D)``) features to ``(N, 2)``.
 
-    Features are L2-normalised first (the retrieval metric is cosine). ``"tsne"`` uses
-    scikit-learn (perplexity ``min(30, (N - 1) / 3)``); ``"umap"`` uses umap-learn, whose first
-    call in a process compiles with numba (about 10-25 s on a 2-core CPU).
+    Features are L2-normalised first (the retrieval metric is cosine), then reduced to
+    ``pca_dims`` principal components when ``D`` is larger. ``"tsne"`` uses scikit-learn
+    (perplexity ``min(30, (N - 1) / 3)``); ``"umap"`` uses umap-learn, whose first call in a
+    process compiles with numba (about 10-25 s on a 2-core CPU); ``"pca"`` keeps the first
+    two principal components. The same ``seed`` gives the same coordinates.
     """
-    x = _unit(_as_2d(features))
+    if method not in PROJECTIONS:
+        raise ValueError(f"method must be one of {PROJECTIONS}, got {method!r}")
+    x = _unit(_as_2d(features, np.float32))  # float32: 13,320 x 9216 paper features fit
     if len(x) < 5:
         raise ValueError(f"need at least 5 points to project, got {len(x)}")
+    if method == "pca":
+        return pca_reduce(x, 2, seed=seed) if x.shape[1] > 2 else x
+    x = pca_reduce(x, pca_dims, seed=seed)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, (len(x) - 1) / 3))
         return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-    if method == "umap":
-        import umap
+    import warnings
 
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed)
+    import umap
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed)
+    with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state": intended
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
         return np.asarray(reducer.fit_transform(x))
-    raise ValueError(f"method must be one of {PROJECTIONS}, got {method!r}")
 
 
 def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 5) -> float:

@@ -37,7 +37,7 @@ def test_tsne_projection_is_seeded() -> None:
     assert a.shape == (30, 2)
     np.testing.assert_allclose(a, b)
     with pytest.raises(ValueError, match="method"):
-        project(x, "pca")
+        project(x, "bogus")
 
 
 def test_negative_similarity_is_one_for_a_static_clip() -> None:
