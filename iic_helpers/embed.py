@@ -86,15 +86,34 @@ def project(
         return np.asarray(reducer.fit_transform(x))
 
 
-def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
-    """Leave-one-out k-nearest-neighbour accuracy (cosine similarity, majority vote)."""
+def knn_accuracy(
+    features: np.ndarray,
+    labels: np.ndarray,
+    k: int = 5,
+    *,
+    gallery: np.ndarray | None = None,
+    gallery_labels: np.ndarray | None = None,
+) -> float:
+    """k-nearest-neighbour accuracy (cosine similarity, majority vote, ties to the smaller label).
+
+    Without ``gallery``: leave-one-out within ``features`` ``(N, D)``. With ``gallery``
+    ``(Ng, D)`` and ``gallery_labels``: each row of ``features`` (the test videos) votes among
+    its ``k`` nearest gallery rows (the training videos), as retrieval ranks them.
+    """
     x = _unit(_as_2d(features))
     labels = np.asarray(labels).ravel()
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    k = min(k, len(x) - 1)
-    neighbours = np.argsort(-sims, axis=1)[:, :k]
-    votes = labels[neighbours]
+    if gallery is None:
+        g, g_labels = x, labels
+        sims = x @ x.T
+        np.fill_diagonal(sims, -np.inf)
+    else:
+        if gallery_labels is None:
+            raise ValueError("gallery_labels are needed with gallery")
+        g, g_labels = _unit(_as_2d(gallery)), np.asarray(gallery_labels).ravel()
+        sims = x @ g.T
+    k = min(k, len(g) - (1 if gallery is None else 0))
+    neighbours = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    votes = g_labels[neighbours]
     predicted = np.array([np.bincount(row).argmax() for row in votes])
     return float((predicted == labels).mean())
 

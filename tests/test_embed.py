@@ -52,3 +52,15 @@ def test_negative_similarity_is_one_for_a_static_clip() -> None:
     np.testing.assert_allclose(negative_similarity(model, static, "repeat"), 1.0, atol=1e-5)
     moving = torch.rand(3, 3, 8, 16, 16)
     assert (negative_similarity(model, moving, "shuffle") < 1.0 - 1e-4).all()
+
+
+def test_knn_train_to_test_uses_the_gallery() -> None:
+    from iic_helpers.exercises.embeddings import knn_predict_reference
+
+    x, y = _clusters()
+    rng = np.random.default_rng(3)
+    query = x + rng.normal(size=x.shape) * 2.0
+    expected = (knn_predict_reference(x, y, query, 5) == y).mean()
+    assert knn_accuracy(query, y, 5, gallery=x, gallery_labels=y) == expected
+    shuffled = rng.permutation(y)  # gallery labels that say nothing: near chance
+    assert knn_accuracy(query, y, 5, gallery=x, gallery_labels=shuffled) < 0.6
