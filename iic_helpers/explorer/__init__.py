@@ -110,10 +110,15 @@ def explore(cfg: Any, checkpoints: Sequence[str | Path], out: str | Path, **opti
 def iframe(page: str | Path, height: int = 1000) -> Any:
     """A notebook output showing a written page inline (an ``<iframe srcdoc>``: interactive
     in JupyterLab, Notebook and VS Code, no server route needed)."""
+    import warnings
+
     from IPython.display import HTML
 
     text = Path(page).read_text(encoding="utf-8")
-    return HTML(
+    markup = (
         f'<iframe srcdoc="{_html.escape(text, quote=True)}" width="100%" height="{height}" '
         'style="border: 1px solid #ddd"></iframe>'
     )
+    with warnings.catch_warnings():  # "Consider using IPython.display.IFrame": it needs a URL
+        warnings.filterwarnings("ignore", message="Consider using IPython.display.IFrame")
+        return HTML(markup)

@@ -85,8 +85,12 @@ def _palette(n: int) -> list[str]:
     return [Turbo256[int(round(i * 255 / max(1, n - 1)))] for i in range(n)]
 
 
-def _colors(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    levels = list(dict.fromkeys(sorted(set(values), key=lambda v: (len(v), v))))
+def _colors(
+    values: Sequence[str], order: Sequence[str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """A colour per value; ``order`` fixes the palette order (classes: label order, so that
+    a class has the colour :func:`iic_helpers.viz.class_colors` gives it in the notebooks)."""
+    levels = list(order) if order is not None else sorted(set(values), key=lambda v: (len(v), v))
     mapping = dict(zip(levels, _palette(len(levels)), strict=True))
     return [mapping[v] for v in values], mapping
 
@@ -129,9 +133,11 @@ def build_layout(
         for uri in (table.thumbnails or [""] * n)
     ]
     color_cols, legends = {}, {}
+    by_label = dict(sorted(zip(table.label.tolist(), table.class_name, strict=True)))
     modes = {"class": table.class_name, "group": table.group, "split": table.split}
     for mode, values in modes.items():
-        color_cols[f"color_{mode}"], mapping = _colors(values)
+        order = list(by_label.values()) if mode == "class" else None
+        color_cols[f"color_{mode}"], mapping = _colors(values, order)
         legends[mode] = _legend_html(mapping)
     data: dict[str, Any] = {
         "video_id": table.video_id,
