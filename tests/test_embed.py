@@ -64,3 +64,17 @@ def test_knn_train_to_test_uses_the_gallery() -> None:
     assert knn_accuracy(query, y, 5, gallery=x, gallery_labels=y) == expected
     shuffled = rng.permutation(y)  # gallery labels that say nothing: near chance
     assert knn_accuracy(query, y, 5, gallery=x, gallery_labels=shuffled) < 0.6
+
+
+def test_pca_first_for_wide_features_and_pca_projection() -> None:
+    from iic_helpers.embed import PCA_DIMS, _unit, pca_reduce
+
+    rng = np.random.default_rng(0)
+    wide = rng.normal(size=(80, 300)).astype(np.float32)
+    reduced = pca_reduce(_unit(wide), PCA_DIMS)
+    assert reduced.shape == (80, 50)
+    narrow = rng.normal(size=(80, 8))
+    assert pca_reduce(narrow, PCA_DIMS) is narrow  # D <= 50: unchanged
+    xy = project(wide, "pca")
+    np.testing.assert_allclose(np.abs(xy), np.abs(reduced[:, :2]), rtol=1e-3, atol=1e-4)
+    assert xy.shape == (80, 2)
