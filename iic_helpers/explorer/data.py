@@ -247,6 +247,12 @@ def _atomic_save(path: Path, write: Any) -> None:
         raise
 
 
+def _write(tmp: str, save: Any, *args: Any, **kwargs: Any) -> None:
+    """``save`` (``np.save``/``np.savez``) into an open file, so no suffix is added to ``tmp``."""
+    with open(tmp, "wb") as handle:
+        save(handle, *args, **kwargs)
+
+
 def _features_key(cfg: Any, split: str, view: str, extras: Sequence[str], max_videos: Any) -> str:
     from ..data import resolve_data_root
 
@@ -276,7 +282,7 @@ def cached_features(
             return {name: data[name] for name in data.files}, key
     model = load_model(cfg, checkpoint)
     feats = _extract(model, cfg, split, view, extras, max_videos=max_videos, progress=progress)
-    _atomic_save(path, lambda tmp: np.savez(open(tmp, "wb"), **feats))  # noqa: SIM115
+    _atomic_save(path, lambda tmp: _write(tmp, np.savez, **feats))
     return feats, key
 
 
@@ -291,7 +297,7 @@ def cached_projection(
         if xy.shape == (len(features), 2):
             return xy
     xy = project(features, method, seed=seed).astype(np.float32)
-    _atomic_save(path, lambda tmp: np.save(open(tmp, "wb"), xy))  # noqa: SIM115
+    _atomic_save(path, lambda tmp: _write(tmp, np.save, xy))
     return xy
 
 
