@@ -216,10 +216,10 @@ def test_gpu_check_functions_run_on_cpu(tmp_path: Path) -> None:
 def test_explorer_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     """The UCF101-scale part at 300 x 64 with 3 thumbnails, and its page in Chromium."""
     root = make_synthetic_dataset(
-        tmp_path / "data", n_groups=3, clips_per_group=1, num_frames=8, size=32,
+        tmp_path / "data", n_groups=9, clips_per_group=1, num_frames=8, size=32,
         classes=("MoveRight", "Grow"),
     )  # fmt: skip
     bench = load("bench_explorer")
     (row,) = bench.ucf_scale(300, 64, 3, tmp_path, data_root=root, method="pca")
     assert row["thumbnails"].startswith("3 ") and row["page_MB"] > 1.0
-    assert row["projection_s"] > 0 and row["load_s"] > 0
+    assert row["projection_s"] >= 0 and row["neighbours_s"] >= 0 and row["load_s"] > 0

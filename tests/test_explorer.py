@@ -69,11 +69,13 @@ def test_projection_and_features_are_cached_and_seeded(cfg, tmp_path: Path, monk
     assert panels[0].xy.shape == (36, 2) and panels[0].extras["repeat"].shape == (36, 2)
     assert len(list(tmp_path.glob("*/features-*.npz"))) == 1
     assert len(list(tmp_path.glob("*/projection-*-pca-s0.npy"))) == 1
+    assert len(list(tmp_path.glob("*/neighbours-*-k5.npy"))) == 1
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("features were recomputed instead of read from the cache")
 
     monkeypatch.setattr(explorer_data, "_extract", no_extraction)
+    monkeypatch.setattr(explorer_data, "neighbours_of", no_extraction)
     _, _, again = build_explorer(cfg, [IIC], extras=["repeat"], color_by="group", **kwargs)
     np.testing.assert_array_equal(again[0].xy, panels[0].xy)
     kwargs["method"] = "tsne"  # another projection reuses the cached features

@@ -6,6 +6,7 @@ retrieval. Features, projections and thumbnails are cached on disk (``cache_root
 
     <cache_root>/<checkpoint id>/features-<key>.npz      one per (data, split, view, extras)
     <cache_root>/<checkpoint id>/projection-<key>-<method>-s<seed>.npy   next to them
+    <cache_root>/<checkpoint id>/neighbours-<key>-k<k>.npy               and the neighbours
     <cache_root>/thumbnails-<key>.json                   shared by every checkpoint
 
 so re-drawing with another colouring or method costs seconds.
@@ -312,6 +313,17 @@ def neighbours_of(features: np.ndarray, k: int) -> np.ndarray:
     return idx[keep].reshape(len(features), k)
 
 
+def cached_neighbours(features: np.ndarray, k: int, path: Path) -> np.ndarray:
+    """:func:`neighbours_of`, read from ``path`` when cached (UCF101 size: a minute to compute)."""
+    if path.is_file():
+        nn = np.load(path)
+        if nn.shape == (len(features), min(k, len(features) - 1)):
+            return nn
+    nn = neighbours_of(features, k)
+    _atomic_save(path, lambda tmp: _write(tmp, np.save, nn))
+    return nn
+
+
 def panel_for_checkpoint(
     cfg: Any,
     checkpoint: str | Path,
@@ -348,7 +360,12 @@ def panel_for_checkpoint(
     n = len(videos)
     extra_xy = {kind: xy[n * (j + 1) : n * (j + 2)] for j, kind in enumerate(extras)}
     label = name or ("random init" if str(checkpoint) == RANDOM else Path(checkpoint).stem)
-    return Panel(label, xy[:n], neighbours_of(videos, k), extra_xy)
+    return Panel(
+        label,
+        xy[:n],
+        cached_neighbours(videos, k, cache_dir / f"neighbours-{key}-k{k}.npy"),
+        extra_xy,
+    )
 
 
 # --------------------------------------------------------------------------- thumbnails
