@@ -45,6 +45,10 @@ def benchmark_headlines() -> dict[str, str]:
     ucf = json.loads((BENCH / "retrieval.json").read_text())
     ours = _pick(ucf["ucf"]["rows"], method="ours")
     kinetics = ucf["kinetics"]
+    explorer = json.loads((BENCH / "explorer.json").read_text())
+    bokeh = _pick(explorer["libraries"], library="bokeh")
+    plotly = _pick(explorer["libraries"], library="plotly")
+    (ucf_explorer,) = explorer["ucf101"]
     jpeg = _pick(load, dataset="ucf_like", format="jpeg")
     resized = _pick(load, dataset="ucf_like", format="pyav_preresized")
     return {
@@ -62,6 +66,9 @@ def benchmark_headlines() -> dict[str, str]:
         "retrieval speed": f"**{ours['speedup']:.2f}x faster with {ours['memory_ratio']:.2f}x the memory**",  # noqa: E501
         "kinetics time": f"{kinetics['full']['ours']['seconds']:.1f} s within {kinetics['full']['ours']['peak_extra_mib']:.0f} MiB",  # noqa: E501
         "kinetics original": f"would need {kinetics['original_memory_float64_computed']['total_gb']:.0f} GB",  # noqa: E501
+        "explorer javascript": f"{bokeh['library_js_MB']:.2f} vs {plotly['library_js_MB']:.2f} MB of inlined JavaScript",  # noqa: E501
+        "explorer load": f"{bokeh['load_s']:.1f} vs {plotly['load_s']:.1f} s to load",
+        "explorer projection": f"projected in {ucf_explorer['projection_s']:.0f} s, page {ucf_explorer['page_MB']:.1f} MB",  # noqa: E501
     }
 
 
