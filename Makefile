@@ -7,13 +7,13 @@ RUN_ROOT ?= runs/tutorial
 
 .PHONY: setup tutorial test lint lab bench checkpoints clean-runs
 
-## setup: create .venv if missing and install the package with its pinned dependencies
+## setup: create .venv if missing and install the package with the exact versions of constraints.txt
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 	@echo "setup: environment ready in $(VENV)"
 

@@ -9,17 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..paths import repo_path
 from .dataset import ClipDataset
 from .splits import read_split
 from .transforms import eval_transform, train_transform
 
 
 def resolve_data_root(data_root: str | Path) -> Path:
-    """``data_root`` as given if it exists, else relative to the repository (for notebooks)."""
+    """``data_root`` as given if it exists (relative to the working directory), else the same
+    path under the repository root (:func:`iic_helpers.paths.repo_path`), so that the preset's
+    ``data/synthetic`` is found from ``notebooks/``, from the repository root, from any other
+    folder and on Colab. A root that exists nowhere is returned as given (the caller reports it).
+    """
     root = Path(data_root)
     if root.exists() or root.is_absolute():
         return root
-    repo_relative = Path(__file__).resolve().parents[2] / root
+    repo_relative = repo_path(root)
     return repo_relative if repo_relative.exists() else root
 
 
