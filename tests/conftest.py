@@ -34,3 +34,22 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         size=32,
         classes=("MoveRight", "MoveLeft", "Grow", "Shrink"),
     )
+
+
+@pytest.fixture(scope="session")
+def quick_tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One quick-mode run of every solution notebook in order (``run_notebooks.py --quick``),
+    shared by the notebook tests and the student-notebook tests (which need its RUN_ROOT)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("tutorial")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "run_notebooks.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick", "--run-root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root

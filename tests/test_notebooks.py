@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -112,21 +110,10 @@ def test_provenance_records_the_cpu_and_the_timing_table_lists_it(
     assert table[-1].split() == ["total", "125"]
 
 
-def test_notebooks_execute_headless_in_quick_mode(tmp_path: Path) -> None:
-    """Runs every notebook in order under one RUN_ROOT, as `make test` and `make tutorial`."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "run_notebooks.py"),
-            "--quick",
-            "--run-root",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_notebooks_execute_headless_in_quick_mode(quick_tutorial: Path) -> None:
+    """Runs every notebook in order under one RUN_ROOT, as `make test` and `make tutorial`
+    (the run itself is the session fixture `quick_tutorial`, shared with tests/test_student.py)."""
+    tmp_path = quick_tutorial
     executed = sorted((tmp_path / "notebooks").glob("*.ipynb"))
     assert [p.name for p in executed] == [p.name for p in NOTEBOOKS]
     for path, committed_path in zip(executed, NOTEBOOKS, strict=True):
