@@ -3,4 +3,43 @@
 One submodule per notebook topic (e.g. ``iic_helpers.exercises.residuals``); each check
 runs a student's function on held-out inputs against the package's implementation and
 prints ✓ or a message pointing at the likely mistake.
+
+Every public ``check_*`` function of every submodule is also available here, flat
+(``from iic_helpers.exercises import check_residual``), and listed in :data:`CHECKS`
+(name -> function), which the tests walk to make sure that no check passes a blank
+(``raise NotImplementedError``) or a constant answer. A new submodule is picked up
+without editing this file.
+
+    >>> "check_residual" in CHECKS and CHECKS["check_residual"] is check_residual
+    True
 """
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+
+#: Every answer check, by name, from every submodule (sorted by name).
+CHECKS: dict[str, Callable[..., object]] = {}
+#: The submodule that defines each check (e.g. ``"check_residual": "residuals"``).
+CHECK_MODULES: dict[str, str] = {}
+
+
+def _collect() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name in getattr(module, "__all__", dir(module)):
+            value = getattr(module, name)
+            if name.startswith("check_") and callable(value):
+                if name in CHECKS and CHECKS[name] is not value:
+                    raise ImportError(f"iic_helpers.exercises: two checks named {name}")
+                CHECKS[name] = value
+                CHECK_MODULES[name] = info.name
+                globals()[name] = value
+
+
+_collect()
+__all__ = ["CHECKS", "CHECK_MODULES", *sorted(CHECKS)]
