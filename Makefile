@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_ROOT ?= runs/tutorial
 
-.PHONY: setup tutorial test lint lab bench checkpoints clean-runs
+.PHONY: setup tutorial test lint lab bench checkpoints clean-runs student book instructors
 
 ## setup: create .venv if missing and install the package with the exact versions of constraints.txt
 setup: $(STAMP)
@@ -28,6 +28,18 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check iic_helpers tests scripts
+
+## student: write student/NN_*.ipynb from the solution notebooks (blanks, no answers, no outputs)
+student: setup
+	$(BIN)/python scripts/make_student.py
+
+## book: static HTML site of the executed notebooks in runs/book/html (needs npm once, for MathJax)
+book: setup
+	$(BIN)/python scripts/build_book.py
+
+## instructors: refresh the timing table in INSTRUCTORS.md from the notebooks' execution records
+instructors: setup
+	$(BIN)/python scripts/instructors_table.py
 
 ## checkpoints: retrain the shipped tiny-preset checkpoints on the CPU (see README for the time)
 checkpoints: setup
