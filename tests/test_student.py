@@ -79,11 +79,13 @@ def test_blank_keeps_indentation_and_the_authors_hints() -> None:
 
 
 def _first_blank(nb) -> int:
-    return next(
+    blanks = [
         i
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code" and "raise NotImplementedError(" in c.source
-    )
+    ]
+    assert blanks, "no coding exercise: mark a solution with ### BEGIN/END SOLUTION"
+    return blanks[0]
 
 
 @pytest.mark.parametrize("path", STUDENT, ids=lambda p: p.name)
