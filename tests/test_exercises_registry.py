@@ -66,3 +66,28 @@ def test_no_check_passes_a_blank_or_a_constant_answer(name: str, answer: str) ->
 def test_the_registry_test_can_fail() -> None:
     """A check that accepts anything is caught."""
     assert _passes(lambda fn: True, ANSWERS["blank"])
+
+
+@pytest.mark.parametrize("name", sorted(exercises.CHECKS))
+def test_a_student_blank_stops_at_the_check_naming_its_exercise(name: str) -> None:
+    """The NotImplementedError of a `make student` blank propagates, after the check's report;
+    a bare NotImplementedError (not a generated blank) is only reported."""
+    import importlib
+
+    module = importlib.import_module(f"iic_helpers.exercises.{exercises.CHECK_MODULES[name]}")
+    assert getattr(module, name) is exercises.CHECKS[name], "notebooks import the wrapped check"
+
+    def blank(*args, **kwargs):
+        raise NotImplementedError("Exercise 7: write it")
+
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        pytest.raises(NotImplementedError, match="Exercise 7"),
+    ):
+        exercises.CHECKS[name](blank)
+
+    def bare(*args, **kwargs):
+        raise NotImplementedError
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert not _passes(exercises.CHECKS[name], bare)
