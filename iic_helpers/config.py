@@ -35,6 +35,8 @@ class Config:
     flip: bool = False
     num_workers: int = 8
     cache_videos: bool = False
+    rgb_source: str = "videos"  # videos | frames (<root>/frames/<video_id>/frame000001.jpg)
+    drop_last_frame: bool = False  # True: never use a video's last frame (the original)
     # model
     backbone: str = "r3d"
     width: int = 64
@@ -60,18 +62,24 @@ class Config:
     # evaluation
     eval_clips: int = 10
     retrieval_features: str = "conv5"  # conv5 | pool
+    retrieval_view: str = "checkpoint"  # view merged with RGB: checkpoint (its view2) | res | u | v
     # fine-tuning (ft_lr: layers named linear/conv4/conv5; ft_base_lr: the others)
     ft_epochs: int = 150
     ft_lr: float = 1e-3
     ft_base_lr: float = 1e-3
     ft_weight_decay: float = 5e-4
-    ft_val_fraction: float = 0.084  # the original held out 800 of UCF101's 9537 videos
+    # validation videos held out of the training list: -1 = the original's count (800 for
+    # UCF101-format lists, 400 for HMDB51's), N > 0 = N videos, 0 = ft_val_fraction of them;
+    # always at least 1 and at most VAL_MAX_FRACTION of the list (finetune.validation_size)
+    ft_val_videos: int = -1
+    ft_val_fraction: float = 0.1
     ft_patience: int = 50  # ReduceLROnPlateau on the validation loss, factor 0.1
-    ft_view: str = "rgb"  # rgb | res
+    ft_view: str = "res"  # rgb | res (the original fine-tunes on residual clips)
+    ft_select: str = "loss"  # keep the epoch with the lowest validation loss | accuracy
     # run
     seed: int = 632
     device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA
+    amp: bool = False  # bf16 autocast on CUDA (a speed option; the original trains in fp32)
     channels_last: bool = True  # channels_last_3d pretraining, CPU and CUDA (benchmarks/)
     cpu_bf16: bool = False  # bf16 autocast on the CPU as well (off: benchmarks/RESULTS.md)
     save_every: int = 1
@@ -85,10 +93,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
+        """A saved configuration; fields it lacks (older runs) come from its own preset."""
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
-        return cls().replace(**values)
+        base = PRESETS.get(str(values.get("preset")), cls())
+        return base.replace(**values)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> Config:
@@ -162,8 +172,13 @@ TINY = Config(
     ft_lr=0.05,
     ft_base_lr=0.05,
     ft_weight_decay=1e-4,
+    ft_val_videos=0,  # a fraction (below) of the synthetic training list
     ft_val_fraction=0.1,
     ft_patience=1000,  # no plateau decay within the short schedule
+    ft_view="rgb",  # measured with RGB input (README, ablation)
+    ft_select="accuracy",  # measured with the best validation accuracy
+    retrieval_view="res",  # every ablation row is scored on merged RGB + residual features
+    amp=True,  # unchanged since the measurements (bf16 autocast applies on CUDA only)
     seed=0,
 )
 

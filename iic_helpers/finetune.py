@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .checkpoint import save_checkpoint
 from .config import Config, resolve_device
 from .data.builders import clip_dataset, resolve_data_root
-from .data.splits import read_classes
+from .data.splits import read_classes, split_format
 from .models import build_backbone, load_weights, read_checkpoint
 from .retrieval import (
     backbone_for_checkpoint,
@@ -50,6 +50,7 @@ __all__ = [
 
 FINETUNE_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 _TOP_LAYERS = ("linear", "conv4", "conv5")
+FT_VIEWS = ("rgb", "res")
 
 
 def parameter_groups(model: nn.Module, ft_lr: float, base_lr: float) -> list[dict[str, Any]]:
@@ -136,11 +137,61 @@ def _init_backbone(cfg: Config, checkpoint: Any, num_classes: int) -> tuple[nn.M
     return model, f"{len(report.loaded)} tensors from {checkpoint}"
 
 
-def _split_validation(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+#: Validation videos the original ``ft_classify.py`` holds out of the training list.
+ORIGINAL_VAL_VIDEOS = {"ucf101": 800, "hmdb51": 400}
+#: A small dataset never gives more than this fraction of its training list to validation.
+VAL_MAX_FRACTION = 0.2
+SELECTIONS = ("loss", "accuracy")
+
+
+def validation_size(n_train: int, cfg: Config, list_format: str = "ucf101") -> int:
+    """How many of ``n_train`` training videos fine-tuning holds out for validation.
+
+    ``cfg.ft_val_videos``: ``-1`` = the original's count for the list format (800 for
+    UCF101-format lists, 400 for HMDB51's per-class lists), ``N > 0`` = N videos, ``0`` =
+    ``round(cfg.ft_val_fraction * n_train)``. Rule for small datasets: never more than
+    :data:`VAL_MAX_FRACTION` of the list (fraction mode excepted) and never zero videos;
+    at least one video is left to train on.
+    """
+    if n_train < 2:
+        raise ValueError(
+            f"fine-tuning needs at least 2 training videos (1 to train, 1 to validate), "
+            f"the split list has {n_train}"
+        )
+    if cfg.ft_val_videos == 0:
+        if not 0 < cfg.ft_val_fraction < 1:
+            raise ValueError(f"ft_val_fraction must be in (0, 1), got {cfg.ft_val_fraction}")
+        wanted = max(1, round(cfg.ft_val_fraction * n_train))
+        return min(wanted, n_train - 1)
+    if cfg.ft_val_videos == -1:
+        wanted = ORIGINAL_VAL_VIDEOS.get(list_format, ORIGINAL_VAL_VIDEOS["ucf101"])
+    elif cfg.ft_val_videos > 0:
+        wanted = cfg.ft_val_videos
+    else:
+        raise ValueError(f"ft_val_videos must be -1, 0 or a count, got {cfg.ft_val_videos}")
+    cap = max(1, int(VAL_MAX_FRACTION * n_train))
+    return min(wanted, cap, n_train - 1)
+
+
+def _split_validation(n: int, n_val: int, seed: int) -> tuple[list[int], list[int]]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)
-    n_val = max(1, round(fraction * n)) if fraction > 0 else 0
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def is_better(row: dict[str, float], best: dict[str, float] | None, selection: str) -> bool:
+    """Whether an epoch's ``row`` (``val_loss``, ``val_acc``) beats the best so far.
+
+    ``"loss"``: strictly lower validation loss (the original keeps that epoch);
+    ``"accuracy"``: strictly higher validation accuracy. The first epoch always wins.
+    """
+    if selection not in SELECTIONS:
+        raise ValueError(f"ft_select must be one of {SELECTIONS}, got {selection!r}")
+    if best is None:
+        return True
+    if selection == "loss":
+        return row["val_loss"] < best["val_loss"]
+    return row["val_acc"] > best["val_acc"]
 
 
 @locks_run_dir("finetune", lambda cfg, **_: Path("runs") / f"{cfg.preset}-finetune")
@@ -154,16 +205,22 @@ def finetune(
 ) -> Path:
     """Fine-tune a backbone with a linear classifier on ``cfg.data_root``; returns the run dir.
 
-    Writes ``config.json``, ``history.csv``, ``best.pt`` (the best validation epoch, in the
-    checkpoint layout of DESIGN.md) and ``results.json`` with ``"finetune"`` =
-    ``{"test_accuracy", "best_epoch", "best_val_accuracy", "init"}``, plus
-    ``test_predictions.npz`` (clip logits and labels of every test video).
+    Writes ``config.json``, ``history.csv``, ``best.pt`` (the selected epoch:
+    lowest validation loss with ``ft_select="loss"``, as the original, or highest validation
+    accuracy; ``{"model", "epoch", "config"}``) and ``results.json`` with ``"finetune"`` =
+    ``{"test_accuracy", "best_epoch", "best_val_accuracy", "best_val_loss", "selection",
+    "n_val", "n_train", "view", "init", "n_test"}``, plus ``test_predictions.npz`` (clip
+    logits and labels of every test video). The input is ``cfg.ft_view`` (``"res"``: residual
+    clips, the original's default; ``"rgb"``).
     """
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"{cfg.preset}-finetune"
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.to_json(run_dir / "config.json")
     device = resolve_device(cfg.device)
-    classes = read_classes(resolve_data_root(cfg.data_root), cfg.split)
+    root = resolve_data_root(cfg.data_root)
+    classes = read_classes(root, cfg.split)
+    if cfg.ft_view not in FT_VIEWS:
+        raise ValueError(f"ft_view must be one of {FT_VIEWS}, got {cfg.ft_view!r}")
     torch.manual_seed(cfg.seed)
     model, init = _init_backbone(cfg, checkpoint, len(classes))
     model = model.to(device)
@@ -171,7 +228,8 @@ def finetune(
     # RGB clips only, whatever view 2 the backbone was pretrained with (flow included)
     train_full = clip_dataset(cfg, "train", "train", max_videos=max_videos, views=("rgb",))
     eval_full = clip_dataset(cfg, "train", "eval", max_videos=max_videos)
-    train_idx, val_idx = _split_validation(len(train_full), cfg.ft_val_fraction, cfg.seed)
+    n_val = validation_size(len(train_full), cfg, split_format(root, cfg.split))
+    train_idx, val_idx = _split_validation(len(train_full), n_val, cfg.seed)
     train_set, val_set = Subset(train_full, train_idx), Subset(eval_full, val_idx)
     test_set = clip_dataset(cfg, "test", "eval", max_videos=max_videos)
 
@@ -185,7 +243,7 @@ def finetune(
     )
     history_path = run_dir / "history.csv"
     history_path.unlink(missing_ok=True)
-    best = {"val_acc": -1.0, "epoch": 0, "state": None}
+    best: dict[str, Any] | None = None
     bar = tqdm(range(cfg.ft_epochs), desc="finetune", disable=not progress)
     for epoch in bar:
         start = time.perf_counter()
@@ -230,18 +288,16 @@ def finetune(
             "seconds": time.perf_counter() - start,
         }
         append_csv_row(history_path, FINETUNE_FIELDS, row)
-        if val_acc > best["val_acc"]:
-            best = {
-                "val_acc": val_acc,
-                "epoch": epoch + 1,
-                "state": copy.deepcopy(model.state_dict()),
-            }
+        if is_better(row, best, cfg.ft_select):
+            best = dict(row, state=copy.deepcopy(model.state_dict()))
             save_checkpoint(
                 {"model": best["state"], "epoch": epoch + 1, "config": cfg.to_dict()},
                 run_dir / "best.pt",
             )
         bar.set_postfix(val_acc=f"{val_acc:.2f}")
 
+    if best is None:
+        raise ValueError(f"ft_epochs must be >= 1, got {cfg.ft_epochs}")
     model.load_state_dict(best["state"])
     test_logits, test_labels = predict_videos(
         model, test_set, view=cfg.ft_view, device=device, source=source_name(checkpoint)
@@ -249,8 +305,13 @@ def finetune(
     results = {
         "finetune": {
             "test_accuracy": video_accuracy(test_logits, test_labels),
-            "best_epoch": best["epoch"],
+            "best_epoch": int(best["epoch"]),
             "best_val_accuracy": best["val_acc"],
+            "best_val_loss": best["val_loss"],
+            "selection": cfg.ft_select,
+            "view": cfg.ft_view,
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
             "init": init,
             "n_test": len(test_labels),
         }

@@ -248,7 +248,7 @@ def topk_retrieval(
 # --------------------------------------------------------------------------- features
 
 FEATURE_KINDS = ("conv5", "pool")
-RETRIEVAL_VIEWS = ("rgb", "res")
+RETRIEVAL_VIEWS = ("rgb", "res", "u", "v")
 
 
 def clip_features(model: torch.nn.Module, clips: torch.Tensor, kind: str) -> torch.Tensor:
@@ -291,7 +291,9 @@ def extract_features(
     Args:
         model: a backbone with ``forward_features`` (put in eval mode here).
         dataset: items ``(clips, label, i)``, ``clips`` ``(N_clips, C, T, H, W)``.
-        views: ``"rgb"`` and/or ``"res"`` (residual frames of the same clips).
+        views: any of ``"rgb"``, ``"res"`` (residual frames of the RGB clips), ``"u"``,
+            ``"v"`` (optical flow: the dataset must hold that view, its items being dicts
+            ``{view: clips}``).
         features: ``"conv5"`` or ``"pool"`` (see :func:`clip_features`).
         source: the checkpoint named when features are not finite (default: the model's
             ``checkpoint_source``, set by :func:`load_backbone`).
@@ -318,10 +320,17 @@ def extract_features(
     out: dict[str, list[np.ndarray]] = {view: [] for view in views}
     labels = []
     for clips, label, _ in tqdm(loader, desc="features", disable=not progress, leave=False):
-        b, n = clips.shape[:2]
-        flat = clips.flatten(0, 1).to(device)
+        sources = clips if isinstance(clips, dict) else {"rgb": clips}
+        b, n = next(iter(sources.values())).shape[:2]
+        flat = {name: c.flatten(0, 1).to(device) for name, c in sources.items()}
         for view in views:
-            x = residual(flat) if view == "res" else flat
+            source = "rgb" if view == "res" else view
+            if source not in flat:
+                raise ValueError(
+                    f"view {view!r} needs {source!r} clips: build the dataset with "
+                    f"views=('rgb', {source!r})"
+                )
+            x = residual(flat["rgb"]) if view == "res" else flat[source]
             out[view].append(clip_features(model, x, features).float().view(b, n, -1).cpu().numpy())
         labels.append(torch.as_tensor(label).view(-1))
     feats = {view: np.concatenate(chunks) for view, chunks in out.items()}
@@ -330,9 +339,38 @@ def extract_features(
     return feats, torch.cat(labels).numpy().astype(np.int64)
 
 
-def merge_views(feats: dict[str, np.ndarray]) -> np.ndarray:
-    """The original's ``--merge``: RGB and residual features concatenated, not normalised."""
-    return np.concatenate([feats["rgb"], feats["res"]], axis=-1)
+def merge_views(feats: dict[str, np.ndarray], view2: str = "res") -> np.ndarray:
+    """The original's ``--merge``: RGB features and ``view2``'s (residual, u or v flow)
+    concatenated along the feature axis, not normalised: ``(N, clips, D_rgb + D_view2)``."""
+    return np.concatenate([feats["rgb"], feats[view2]], axis=-1)
+
+
+def checkpoint_view2(checkpoint: Any, cfg: Any) -> str:
+    """The second view retrieval merges with RGB.
+
+    ``cfg.retrieval_view`` names it (``"res"``, ``"u"``, ``"v"``), or is ``"checkpoint"``:
+    the view the checkpoint was pretrained with (this project's ``config["view2"]``, the
+    original's ``opt.modality``; ``cfg.view2`` for a random network). A checkpoint
+    pretrained on RGB/RGB is scored with residual frames.
+    """
+    wanted = getattr(cfg, "retrieval_view", "res")
+    if wanted != "checkpoint":
+        view2 = wanted
+    else:
+        view2 = getattr(cfg, "view2", "res")
+        if isinstance(checkpoint, dict):
+            saved = checkpoint.get("config")
+            opt = checkpoint.get("opt")
+            if isinstance(saved, dict) and "view2" in saved:
+                view2 = str(saved["view2"])
+            elif opt is not None and hasattr(opt, "modality"):
+                view2 = str(opt.modality)
+        view2 = "res" if view2 == "rgb" else view2
+    if view2 not in RETRIEVAL_VIEWS[1:]:
+        raise ValueError(
+            f"retrieval_view must be 'checkpoint' or one of {RETRIEVAL_VIEWS[1:]}, got {view2!r}"
+        )
+    return view2
 
 
 # --------------------------------------------------------------------------- the whole protocol
@@ -387,9 +425,11 @@ def run_retrieval(
 
     Builds eval datasets (``cfg.eval_clips`` clips per video, centre crop), a backbone
     (random when ``checkpoint`` is None: the paper's "random init" row), extracts RGB and
-    residual features (``cfg.retrieval_features``) and writes ``<run_dir>/results.json`` with
-    ``"retrieval"`` (merged RGB + residual, the paper's best R3D row) and
-    ``"retrieval_variants"`` (``"rgb"``, ``"res"``, ``"merged"``). Returns that dict.
+    view-2 features (``cfg.retrieval_features``; view 2 from :func:`checkpoint_view2`:
+    residual frames, or u/v flow from ``<root>/flow`` for a flow-pretrained checkpoint) and
+    writes ``<run_dir>/results.json`` with ``"retrieval"`` (RGB and view 2 merged, as the
+    original's ``--merge``) and ``"retrieval_variants"`` (``"rgb"``, the view-2 name,
+    ``"merged"``). Returns that dict.
     """
     from .config import resolve_device
     from .data.builders import clip_dataset
@@ -397,9 +437,12 @@ def run_retrieval(
     device = resolve_device(cfg.device)
     model, obj = load_backbone(cfg, checkpoint)
     name, width = backbone_for_checkpoint(obj, cfg)
-    gallery_set = clip_dataset(cfg, subset="train", mode="eval", max_videos=max_videos)
-    query_set = clip_dataset(cfg, subset="test", mode="eval", max_videos=max_videos)
+    view2 = checkpoint_view2(obj, cfg)
+    views = ("rgb", view2) if view2 in ("u", "v") else ("rgb",)
+    gallery_set = clip_dataset(cfg, "train", "eval", max_videos=max_videos, views=views)
+    query_set = clip_dataset(cfg, "test", "eval", max_videos=max_videos, views=views)
     kwargs = dict(
+        views=("rgb", view2),
         features=cfg.retrieval_features,
         device=device,
         num_workers=cfg.num_workers,
@@ -407,18 +450,21 @@ def run_retrieval(
     )
     gallery, gallery_labels = extract_features(model, gallery_set, **kwargs)
     query, query_labels = extract_features(model, query_set, **kwargs)
-    gallery["merged"], query["merged"] = merge_views(gallery), merge_views(query)
+    gallery["merged"], query["merged"] = merge_views(gallery, view2), merge_views(query, view2)
     variants = {}
-    for view in ("rgb", "res", "merged"):
+    for view in ("rgb", view2, "merged"):
         acc = topk_retrieval(query[view], query_labels, gallery[view], gallery_labels)
         variants[view] = {f"top{k}": v for k, v in acc.items()}
     results = {
         "retrieval": variants["merged"],
         "retrieval_variants": variants,
+        "view2": view2,
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "backbone": name,
         "width": width,
         "features": cfg.retrieval_features,
+        "feature_dim": int(query["merged"].shape[-1]),
+        "eval_clips": int(query["rgb"].shape[1]),
         "n_query": int(len(query_labels)),
         "n_gallery": int(len(gallery_labels)),
         "chance_top1": _chance_top1(query_labels, gallery_labels),
@@ -433,14 +479,15 @@ def run_retrieval(
             gallery_labels=gallery_labels,
             query_paths=np.array([str(r.path) for r in query_set.records]),
             gallery_paths=np.array([str(r.path) for r in gallery_set.records]),
-            **{f"query_{v}": query[v] for v in ("rgb", "res")},
-            **{f"gallery_{v}": gallery[v] for v in ("rgb", "res")},
+            **{f"query_{v}": query[v] for v in ("rgb", view2)},
+            **{f"gallery_{v}": gallery[v] for v in ("rgb", view2)},
         )
     return results
 
 
 def load_retrieval_features(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """What :func:`run_retrieval` saved: ``{query,gallery}_{rgb,res,labels,paths}`` arrays."""
+    """What :func:`run_retrieval` saved: ``{query,gallery}_{rgb,<view2>,labels,paths}`` arrays
+    (``<view2>`` is ``res``, ``u`` or ``v``)."""
     path = Path(run_dir) / "retrieval_features.npz"
     if not path.exists():
         raise FileNotFoundError(f"no features at {path}: run retrieval first (notebook 03)")

@@ -202,6 +202,14 @@ def _second_view(rgb: torch.Tensor, view2: str) -> torch.Tensor:
     raise ValueError(f"view2={view2!r} needs flow clips: build the dataset with that view")
 
 
+def uses_bf16(cfg: Config, device: torch.device) -> bool:
+    """Whether pretraining autocasts to bf16: ``amp`` on CUDA, ``cpu_bf16`` on the CPU.
+
+    Both are off in the ``paper`` preset (the original trains in fp32).
+    """
+    return (cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu")
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**31)
 
@@ -220,8 +228,7 @@ def pretrain_step(
         batch = batch.to(device, non_blocking=True)
     view1, view2 = _views(batch, cfg.view2)
     index = index.to(device)
-    amp = (cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu")
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(cfg, device)):
         feat_v1 = state.encode(view1)
         feat_v2 = feat_v1 if cfg.view2 == "rgb" else state.encode(view2)
         feat_neg = None

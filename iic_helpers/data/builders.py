@@ -1,7 +1,9 @@
 """Datasets from a :class:`~iic_helpers.config.Config`: the one place that maps settings to data.
 
 ``clip_dataset(cfg, subset, mode)`` reads the split list under ``cfg.data_root`` and wraps it in
-a :class:`ClipDataset` with the preset's clip length, transforms and views.
+a :class:`ClipDataset` with the preset's clip length, transforms and views, reading RGB from
+the videos or from ``<root>/frames/`` (``rgb_source``), with or without each video's last
+frame (``drop_last_frame``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from ..paths import repo_path
 from .dataset import ClipDataset
 from .splits import read_split
 from .transforms import eval_transform, train_transform
+
+#: Where RGB frames come from: the video files, or the original's JPEG folders.
+RGB_SOURCES = ("videos", "frames")
 
 
 def resolve_data_root(data_root: str | Path) -> Path:
@@ -61,8 +66,19 @@ def clip_dataset(
     if views is None:
         flow = cfg.view2 in ("u", "v") and mode == "train"
         views = ("rgb", cfg.view2) if flow else ("rgb",)
+    rgb_source = getattr(cfg, "rgb_source", "videos")
+    if rgb_source not in RGB_SOURCES:
+        raise ValueError(f"rgb_source must be one of {RGB_SOURCES}, got {rgb_source!r}")
+    frames_root = root / "frames" if rgb_source == "frames" else None
+    if frames_root is not None and not frames_root.is_dir():
+        raise FileNotFoundError(
+            f"rgb_source='frames' but {frames_root} does not exist: extract JPEG frames to "
+            "<root>/frames/<video_id>/frame000001.jpg, or use rgb_source=videos"
+        )
     return ClipDataset(
         records,
+        frames_root=frames_root,
+        drop_last_frame=getattr(cfg, "drop_last_frame", False),
         clip_len=cfg.clip_len,
         mode=mode,
         num_clips=cfg.eval_clips,
