@@ -81,6 +81,7 @@ class Config:
     device: str = "auto"
     amp: bool = False  # bf16 autocast on CUDA (a speed option; the original trains in fp32)
     channels_last: bool = True  # channels_last_3d pretraining, CPU and CUDA (benchmarks/)
+    sync_batchnorm: bool = False  # torchrun: BatchNorm over the global batch (CUDA only)
     cpu_bf16: bool = False  # bf16 autocast on the CPU as well (off: benchmarks/RESULTS.md)
     save_every: int = 1
     extra: dict[str, Any] = field(default_factory=dict)

@@ -144,6 +144,8 @@ class MemoryBankNCE(nn.Module):
         index: torch.Tensor,
         feat_neg: torch.Tensor | None = None,
         sample_idx: torch.Tensor | None = None,
+        *,
+        update: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Score both views and update the memory.
 
@@ -154,6 +156,8 @@ class MemoryBankNCE(nn.Module):
             feat_neg: ``(B, D)`` intra-negative features; required with ``intra_negative``.
             sample_idx: optional ``(B, k+1)`` rows to score, overriding the random draw
                 (column 0 should equal ``index``).
+            update: update the memory with this batch (``False``: the caller calls
+                :meth:`update_memory`, e.g. with the features of every rank).
 
         Returns:
             ``(out_v1, out_v2)``, each ``(B, C, 1)`` with ``C = 2k+2`` (IIC) or ``k+1``
@@ -223,8 +227,28 @@ class MemoryBankNCE(nn.Module):
             out_v1 = torch.div(out_v1, z_v1).contiguous()
             out_v2 = torch.div(out_v2, z_v2).contiguous()
 
-        self._update_memory(index, feat_v1, feat_v2, feat_neg)
+        if update:
+            self._update_memory(index, feat_v1, feat_v2, feat_neg)
         return out_v1, out_v2
+
+    @torch.no_grad()
+    def update_memory(
+        self,
+        index: torch.Tensor,
+        feat_v1: torch.Tensor,
+        feat_v2: torch.Tensor,
+        feat_neg: torch.Tensor | None = None,
+    ) -> None:
+        """The memory update :meth:`forward` does, for features ``(B, D)`` and rows ``(B,)``.
+
+        Used by data-parallel training with the batch gathered from every rank.
+        """
+        index = torch.as_tensor(index, device=self.memory_v1.device).long().view(-1)
+        if self.normalize:
+            feat_v1, feat_v2 = F.normalize(feat_v1, dim=1), F.normalize(feat_v2, dim=1)
+            if feat_neg is not None:
+                feat_neg = F.normalize(feat_neg, dim=1)
+        self._update_memory(index, feat_v1, feat_v2, feat_neg)
 
     def _normalisation_constant(self, slot: int, out: torch.Tensor) -> float:
         """``Z`` for one view: set from the first batch (``mean(out) * n_data``), then fixed.

@@ -24,16 +24,32 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Config, resolve_device
 from .data.builders import clip_dataset
+from .distributed import (
+    DistContext,
+    barrier,
+    gather,
+    last_occurrence,
+    mean_over_ranks,
+    per_rank_batch,
+    setup,
+)
 from .finetune import finetune, linear_probe
 from .losses import MemoryBankNCE, NCECriterion, NCESoftmaxLoss
 from .models import build_backbone
-from .negatives import intra_negative
+from .negatives import (
+    intra_negative,
+    repeat_frame,
+    repeat_frame_index,
+    shuffle_chunk_order,
+    shuffle_chunks,
+)
 from .runs import locks_run_dir, read_csv_rows, write_csv_rows
 from .views import residual
 
@@ -99,6 +115,8 @@ class PretrainState:
         self.cfg = cfg
         self.device = device
         self.model = build_backbone(cfg.backbone, width=cfg.width).to(device)
+        #: what the forward passes call: the model, or its DistributedDataParallel wrapper
+        self.engine: nn.Module = self.model
         feat_dim = self.model.feature_dim
         # Centring (not in the original): BatchNorm without affine parameters on the features.
         self.head: nn.Module = (
@@ -162,7 +180,7 @@ class PretrainState:
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
         """Backbone + centring head: ``(B, C, T, H, W) -> (B, D)``."""
-        return self.head(self.model(clips))
+        return self.head(self.engine(clips))
 
 
 def _check_pretrain_config(cfg: Config) -> None:
@@ -214,13 +232,53 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**31)
 
 
+def _global_draws(
+    state: PretrainState, view1: torch.Tensor, index: torch.Tensor, generator: torch.Generator, ctx
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Draws for the whole global batch, identical on every rank; this rank's slice.
+
+    Returns ``(intra-negative clips of this rank or None, global index (N*B,), this rank's
+    bank rows (B, k+1))``: the intra-negative choices for all ``N*B`` clips, then the
+    ``k`` negative rows of all of them, come from ``generator`` (seeded alike on every
+    rank), so one process with the concatenated batch draws exactly the same.
+    """
+    cfg = state.cfg
+    b, t = view1.shape[0], view1.shape[2]
+    lo = ctx.rank * b
+    negatives = None
+    if cfg.intra_negative == "repeat":
+        frame = repeat_frame_index(b * ctx.world_size, t, generator, view1.device)
+        negatives = repeat_frame(view1, frame[lo : lo + b])
+    elif cfg.intra_negative == "shuffle":
+        order = shuffle_chunk_order(b * ctx.world_size, generator, view1.device)
+        negatives = shuffle_chunks(view1, order[lo : lo + b])
+    global_index = gather(index, ctx)
+    contrast = state.contrast
+    rows = torch.randint(
+        0,
+        contrast.n_data,
+        (global_index.numel(), contrast.k + 1),
+        generator=generator,
+        device=generator.device,
+    ).to(contrast.memory_v1.device)
+    rows[:, 0] = global_index.to(rows.device)
+    return negatives, global_index, rows[lo : lo + b]
+
+
 def pretrain_step(
     state: PretrainState,
     batch: torch.Tensor | dict[str, torch.Tensor],
     index: torch.Tensor,
     generator: torch.Generator,
+    ctx: DistContext | None = None,
 ) -> dict[str, float]:
-    """One optimisation step; returns the step's statistics. Raises on a non-finite loss."""
+    """One optimisation step; returns the step's statistics. Raises on a non-finite loss.
+
+    With ``ctx`` (data-parallel training, :mod:`iic_helpers.distributed`) the batch is this
+    rank's slice of the global batch: intra-negatives and bank rows are drawn for the whole
+    global batch from ``generator`` (identical on every rank), and the memory banks are
+    updated with the features and indices of every rank, so they stay identical.
+    """
     cfg, device = state.cfg, state.device
     if isinstance(batch, dict):
         batch = {name: clip.to(device, non_blocking=True) for name, clip in batch.items()}
@@ -228,27 +286,38 @@ def pretrain_step(
         batch = batch.to(device, non_blocking=True)
     view1, view2 = _views(batch, cfg.view2)
     index = index.to(device)
+    sample_idx = global_index = None
+    if ctx is not None:
+        if not cfg.softmax:
+            raise ValueError("data-parallel pretraining needs softmax=True (Z is set per rank)")
+        negatives, global_index, sample_idx = _global_draws(state, view1, index, generator, ctx)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(cfg, device)):
         feat_v1 = state.encode(view1)
         feat_v2 = feat_v1 if cfg.view2 == "rgb" else state.encode(view2)
         feat_neg = None
         if cfg.intra_negative != "none":
-            negatives = intra_negative(view1, cfg.intra_negative, generator)
+            if ctx is None:
+                negatives = intra_negative(view1, cfg.intra_negative, generator)
             if state.contrast.negative_gradient:
                 feat_neg = state.encode(negatives)
             else:  # the original: only updates memory_neg (and BatchNorm statistics)
                 feat_neg = state.encode(negatives).detach()
     feat_v1, feat_v2 = feat_v1.float(), feat_v2.float()
     feat_neg = None if feat_neg is None else feat_neg.float()
-    out_v1, out_v2 = state.contrast(feat_v1, feat_v2, index, feat_neg)
+    out_v1, out_v2 = state.contrast(
+        feat_v1, feat_v2, index, feat_neg, sample_idx, update=ctx is None
+    )
+    if ctx is not None:  # the banks learn the whole global batch, on every rank alike
+        keep = last_occurrence(global_index)
+        state.contrast.update_memory(
+            global_index[keep],
+            gather(feat_v1.detach(), ctx)[keep],
+            gather(feat_v2.detach(), ctx)[keep],
+            None if feat_neg is None else gather(feat_neg.detach(), ctx)[keep],
+        )
     loss_v1, loss_v2 = state.criterion(out_v1).sum(), state.criterion(out_v2).sum()
     loss = loss_v1 + loss_v2
-    if not torch.isfinite(loss):
-        raise NonFiniteLossError(f"loss is {loss.item()}")
-    state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    state.optimizer.step()
-    return {
+    stats = {
         "loss": loss.item(),
         "loss_v1": loss_v1.item(),
         "loss_v2": loss_v2.item(),
@@ -256,6 +325,13 @@ def pretrain_step(
         "pos_score_v2": out_v2[:, 0].mean().item(),
         "feat_norm": feat_v1.detach().norm(dim=1).mean().item(),
     }
+    stats = mean_over_ranks(stats, ctx)  # every rank sees the same (global) numbers
+    if not math.isfinite(stats["loss"]):
+        raise NonFiniteLossError(f"loss is {stats['loss']}")
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    return stats
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, float]]:
@@ -339,7 +415,10 @@ def pretrain(
             "run directory"
         )
     _check_pretrain_config(cfg)
-    device = resolve_device(cfg.device)
+    ctx = setup(cfg.device)  # torchrun: one process per GPU (iic_helpers.distributed)
+    main = ctx is None or ctx.is_main  # only rank 0 writes
+    device = ctx.device if ctx is not None else resolve_device(cfg.device)
+    batch_size = cfg.batch_size if ctx is None else per_rank_batch(cfg.batch_size, ctx.world_size)
     dataset = clip_dataset(cfg, subset="train", mode="train")
     fingerprint = train_list_fingerprint(dataset.records)
     if saved is not None:
@@ -360,41 +439,55 @@ def pretrain(
         state.load_state_dict(saved)
         state.history = _saved_history(saved, run_dir / "history.csv")
         last_saved = state.epoch
-        write_csv_rows(run_dir / "history.csv", HISTORY_FIELDS, state.history)
+        if main:
+            write_csv_rows(run_dir / "history.csv", HISTORY_FIELDS, state.history)
         if state.epoch == cfg.epochs:
-            print(f"pretrain: {ckpt_path} already has {cfg.epochs} epochs; nothing to do")
+            if main:
+                print(f"pretrain: {ckpt_path} already has {cfg.epochs} epochs; nothing to do")
             return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.to_json(run_dir / "config.json")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.to_json(run_dir / "config.json")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if cfg.channels_last:  # 1.5x faster for the tiny preset on the CPU, same numbers to 1e-5
         state.model.to(memory_format=torch.channels_last_3d)
+    if ctx is not None:
+        wrap_data_parallel(state, ctx)
 
     epochs = range(state.epoch, cfg.epochs)
-    bar = tqdm(epochs, desc=f"pretrain {cfg.intra_negative}", disable=not progress)
+    bar = tqdm(epochs, desc=f"pretrain {cfg.intra_negative}", disable=not (progress and main))
     for epoch in bar:
         start = time.perf_counter()
         seed = _epoch_seed(cfg.seed, epoch)
-        torch.manual_seed(seed)
+        rank = 0 if ctx is None else ctx.rank
+        torch.manual_seed(seed + rank)  # clip positions and crops differ between ranks
+        sampler = None
+        if ctx is not None:  # reseeded every epoch; pads the last round, drops nothing
+            sampler = DistributedSampler(
+                dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=False
+            )
+            sampler.set_epoch(epoch)
         loader = DataLoader(
             dataset,
-            batch_size=cfg.batch_size,
-            shuffle=True,
+            batch_size=batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
             drop_last=cfg.drop_last,
             num_workers=cfg.num_workers,
             pin_memory=device.type == "cuda",
-            generator=torch.Generator().manual_seed(seed),
+            generator=torch.Generator().manual_seed(seed + rank),
             persistent_workers=False,
         )
+        # the same on every rank: intra-negative choices and memory-bank rows
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        state.model.train()
+        state.engine.train()
         state.head.train()
         totals: dict[str, float] = collections.defaultdict(float)
         steps = 0
         for batch, _, index in loader:
             try:
-                stats = pretrain_step(state, batch, index, generator)
+                stats = pretrain_step(state, batch, index, generator, ctx)
             except NonFiniteLossError as err:
                 kept = (
                     f"The last good checkpoint ({ckpt_path}, epoch {last_saved}) is intact."
@@ -417,13 +510,32 @@ def pretrain(
         row.update(epoch=state.epoch, lr=lr, seconds=time.perf_counter() - start)
         state.history.append(row)
         if state.epoch % cfg.save_every == 0 or state.epoch == cfg.epochs:
-            save_checkpoint(state.state_dict(), ckpt_path)
+            if main:
+                save_checkpoint(state.state_dict(), ckpt_path)
             last_saved = state.epoch
-        write_csv_rows(run_dir / "history.csv", HISTORY_FIELDS, state.history)
+        if main:
+            write_csv_rows(run_dir / "history.csv", HISTORY_FIELDS, state.history)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
-        if on_epoch_end is not None:
+        if on_epoch_end is not None and main:
             on_epoch_end(row)
+    barrier(ctx)  # rank 0's files are complete when any rank returns
     return run_dir
+
+
+def wrap_data_parallel(state: PretrainState, ctx: DistContext) -> None:
+    """Wrap the backbone in ``DistributedDataParallel`` (``state.engine``).
+
+    BatchNorm normalises with each rank's own batch, as one GPU per process would; with
+    ``cfg.sync_batchnorm`` (CUDA only) it uses the statistics of the global batch.
+    """
+    if state.cfg.sync_batchnorm:
+        if state.device.type != "cuda":
+            raise ValueError("sync_batchnorm=true needs CUDA (SyncBatchNorm has no CPU kernel)")
+        state.model = nn.SyncBatchNorm.convert_sync_batchnorm(state.model)
+    device_ids = [state.device] if state.device.type == "cuda" else None
+    state.engine = DistributedDataParallel(
+        state.model, device_ids=device_ids, broadcast_buffers=False
+    )
 
 
 def uniform_loss(cfg: Config) -> float:
