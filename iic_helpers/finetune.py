@@ -21,13 +21,22 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
 from .config import Config, resolve_device
 from .data.builders import clip_dataset, resolve_data_root
 from .data.splits import read_classes, split_format
+from .distributed import (
+    DistContext,
+    barrier,
+    gather_objects,
+    mean_over_ranks,
+    per_rank_batch,
+    setup,
+)
 from .models import build_backbone, load_weights, read_checkpoint
 from .retrieval import (
     backbone_for_checkpoint,
@@ -214,9 +223,13 @@ def finetune(
     clips, the original's default; ``"rgb"``).
     """
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"{cfg.preset}-finetune"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.to_json(run_dir / "config.json")
-    device = resolve_device(cfg.device)
+    ctx = setup(cfg.device)  # torchrun: data-parallel, global batch cfg.batch_size
+    main = ctx is None or ctx.is_main  # only rank 0 writes
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.to_json(run_dir / "config.json")
+    device = ctx.device if ctx is not None else resolve_device(cfg.device)
+    batch_size = cfg.batch_size if ctx is None else per_rank_batch(cfg.batch_size, ctx.world_size)
     root = resolve_data_root(cfg.data_root)
     classes = read_classes(root, cfg.split)
     if cfg.ft_view not in FT_VIEWS:
@@ -224,6 +237,15 @@ def finetune(
     torch.manual_seed(cfg.seed)
     model, init = _init_backbone(cfg, checkpoint, len(classes))
     model = model.to(device)
+    engine: nn.Module = model
+    if ctx is not None:
+        if cfg.sync_batchnorm:
+            if device.type != "cuda":
+                raise ValueError("sync_batchnorm=true needs CUDA (SyncBatchNorm has no CPU kernel)")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        engine = DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
 
     # RGB clips only, whatever view 2 the backbone was pretrained with (flow included)
     train_full = clip_dataset(cfg, "train", "train", max_videos=max_videos, views=("rgb",))
@@ -242,24 +264,31 @@ def finetune(
         optimizer, factor=0.1, patience=cfg.ft_patience, min_lr=1e-5
     )
     history_path = run_dir / "history.csv"
-    history_path.unlink(missing_ok=True)
+    if main:
+        history_path.unlink(missing_ok=True)
     best: dict[str, Any] | None = None
-    bar = tqdm(range(cfg.ft_epochs), desc="finetune", disable=not progress)
+    bar = tqdm(range(cfg.ft_epochs), desc="finetune", disable=not (progress and main))
+    rank = 0 if ctx is None else ctx.rank
     for epoch in bar:
         start = time.perf_counter()
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch + rank)
+        sampler = None
+        if ctx is not None:
+            sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, seed=cfg.seed)
+            sampler.set_epoch(epoch)
         loader = DataLoader(
             train_set,
-            batch_size=cfg.batch_size,
-            shuffle=True,
+            batch_size=batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
             num_workers=cfg.num_workers,
-            generator=torch.Generator().manual_seed(cfg.seed + epoch),
+            generator=torch.Generator().manual_seed(cfg.seed + epoch + rank),
         )
-        model.train()
+        engine.train()
         total_loss, correct, seen = 0.0, 0, 0
         for clips, labels, _ in loader:
             clips, labels = clips.to(device), torch.as_tensor(labels).to(device)
-            logits = model(_input(clips, cfg.ft_view))
+            logits = engine(_input(clips, cfg.ft_view))
             loss = F.cross_entropy(logits, labels)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -272,8 +301,11 @@ def finetune(
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
-        val_logits, val_labels = predict_videos(
-            model, val_set, view=cfg.ft_view, device=device, source=source_name(checkpoint)
+        sums = {"loss": total_loss, "correct": float(correct), "seen": float(seen)}
+        sums = mean_over_ranks(sums, ctx)  # ratios of rank means = ratios of sums
+        total_loss, correct, seen = sums["loss"], sums["correct"], sums["seen"]
+        val_logits, val_labels = _predict(
+            model, val_set, cfg.ft_view, device, ctx, source=source_name(checkpoint)
         )
         val_loss = F.cross_entropy(val_logits.mean(1), val_labels).item()
         val_acc = video_accuracy(val_logits, val_labels)
@@ -287,20 +319,22 @@ def finetune(
             "lr": optimizer.param_groups[1]["lr"],
             "seconds": time.perf_counter() - start,
         }
-        append_csv_row(history_path, FINETUNE_FIELDS, row)
-        if is_better(row, best, cfg.ft_select):
+        if main:
+            append_csv_row(history_path, FINETUNE_FIELDS, row)
+        if is_better(row, best, cfg.ft_select):  # the same decision on every rank
             best = dict(row, state=copy.deepcopy(model.state_dict()))
-            save_checkpoint(
-                {"model": best["state"], "epoch": epoch + 1, "config": cfg.to_dict()},
-                run_dir / "best.pt",
-            )
+            if main:
+                save_checkpoint(
+                    {"model": best["state"], "epoch": epoch + 1, "config": cfg.to_dict()},
+                    run_dir / "best.pt",
+                )
         bar.set_postfix(val_acc=f"{val_acc:.2f}")
 
     if best is None:
         raise ValueError(f"ft_epochs must be >= 1, got {cfg.ft_epochs}")
     model.load_state_dict(best["state"])
-    test_logits, test_labels = predict_videos(
-        model, test_set, view=cfg.ft_view, device=device, source=source_name(checkpoint)
+    test_logits, test_labels = _predict(
+        model, test_set, cfg.ft_view, device, ctx, source=source_name(checkpoint)
     )
     results = {
         "finetune": {
@@ -316,14 +350,42 @@ def finetune(
             "n_test": len(test_labels),
         }
     }
-    np.savez_compressed(
-        run_dir / "test_predictions.npz",
-        logits=test_logits.numpy(),
-        labels=test_labels.numpy(),
-        classes=np.array(classes),
-    )
-    update_results(run_dir, results)
+    if main:
+        np.savez_compressed(
+            run_dir / "test_predictions.npz",
+            logits=test_logits.numpy(),
+            labels=test_labels.numpy(),
+            classes=np.array(classes),
+        )
+        update_results(run_dir, results)
+    barrier(ctx)
     return run_dir
+
+
+def _predict(
+    model: nn.Module,
+    dataset: torch.utils.data.Dataset,
+    view: str,
+    device: torch.device,
+    ctx: DistContext | None,
+    *,
+    source: str = "the model",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`predict_videos` over the whole dataset; with several ranks each predicts every
+    N-th video and all ranks receive every video's logits, in dataset order."""
+    kwargs = dict(view=view, device=device, source=source)
+    if ctx is None or not ctx.distributed:
+        return predict_videos(model, dataset, **kwargs)
+    positions = list(range(ctx.rank, len(dataset), ctx.world_size))
+    mine = (positions, None, None)
+    if positions:
+        mine = (positions, *predict_videos(model, Subset(dataset, positions), **kwargs))
+    parts = [part for part in gather_objects(mine, ctx) if part[0]]
+    order = torch.tensor([p for part in parts for p in part[0]]).argsort()
+    return (
+        torch.cat([part[1] for part in parts])[order],
+        torch.cat([part[2] for part in parts])[order],
+    )
 
 
 @locks_run_dir("linear-probe", lambda **_: None)

@@ -525,7 +525,8 @@ def pretrain(
 def wrap_data_parallel(state: PretrainState, ctx: DistContext) -> None:
     """Wrap the backbone in ``DistributedDataParallel`` (``state.engine``).
 
-    BatchNorm normalises with each rank's own batch, as one GPU per process would; with
+    BatchNorm normalises with each rank's own batch, as one GPU per process would (its
+    running statistics are rank 0's, broadcast at each forward: DDP's default); with
     ``cfg.sync_batchnorm`` (CUDA only) it uses the statistics of the global batch.
     """
     if state.cfg.sync_batchnorm:
@@ -533,9 +534,7 @@ def wrap_data_parallel(state: PretrainState, ctx: DistContext) -> None:
             raise ValueError("sync_batchnorm=true needs CUDA (SyncBatchNorm has no CPU kernel)")
         state.model = nn.SyncBatchNorm.convert_sync_batchnorm(state.model)
     device_ids = [state.device] if state.device.type == "cuda" else None
-    state.engine = DistributedDataParallel(
-        state.model, device_ids=device_ids, broadcast_buffers=False
-    )
+    state.engine = DistributedDataParallel(state.model, device_ids=device_ids)
 
 
 def uniform_loss(cfg: Config) -> float:

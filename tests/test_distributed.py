@@ -104,6 +104,24 @@ def _pretrain_worker(rank: int, init_file: str, root: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+def _finetune_worker(rank: int, init_file: str, root: str, out: str) -> None:
+    import iic_helpers.finetune as ft
+
+    _init(rank, init_file)
+    writes = []
+    for name in ("save_checkpoint", "update_results", "append_csv_row"):
+        original = getattr(ft, name)
+        setattr(ft, name, lambda *a, _f=original, **k: writes.append(a) or _f(*a, **k))
+    try:
+        cfg = make_config("paper", data_root=root, **SMALL, ft_epochs=2)
+        run = ft.finetune(cfg, None, Path(out) / "ft", progress=False)
+        best = torch.load(run / "best.pt", weights_only=True)["model"]
+        torch.save(best, Path(out) / f"best{rank}.pt")  # rank 0's file, read by every rank
+        (Path(out) / f"ftwrites{rank}.txt").write_text(str(len(writes)))
+    finally:
+        dist.destroy_process_group()
+
+
 def _spawn(fn, *args) -> None:
     mp.spawn(fn, args=args, nprocs=WORLD, join=True)
 
@@ -145,6 +163,17 @@ def test_two_process_pretraining_resumes_exactly_and_only_rank0_writes(tiny_root
     assert (tmp_path / "writes1.txt").read_text() == "0"
     rows = (tmp_path / "split" / "history.csv").read_text().splitlines()
     assert len(rows) == 3  # header + one row per epoch, written once
+
+
+def test_two_process_finetuning_writes_once_and_scores_every_video(tiny_root, tmp_path) -> None:
+    import json
+
+    _spawn(_finetune_worker, str(tmp_path / "init"), str(tiny_root), str(tmp_path))
+    result = json.loads((tmp_path / "ft" / "results.json").read_text())["finetune"]
+    assert result["n_test"] == 28 and result["selection"] == "loss"  # every test video
+    assert len((tmp_path / "ft" / "history.csv").read_text().splitlines()) == 1 + 2
+    assert int((tmp_path / "ftwrites0.txt").read_text()) >= 4  # history x2, best.pt, results
+    assert (tmp_path / "ftwrites1.txt").read_text() == "0"
 
 
 def test_helpers() -> None:
