@@ -1,19 +1,22 @@
-"""GPU check: the paper preset's pretraining step on CUDA, and how many decoding workers it needs.
+"""GPU check: the paper preset's pretraining step on CUDA, its data loading, fp32 vs AMP.
 
-One command, a few minutes on one GPU::
+One command, under 5 minutes on one GPU, no edits::
 
     .venv/bin/python benchmarks/gpu_check.py
 
 1. Training step (:func:`iic_helpers.train.pretrain_step`, the ``paper`` preset: R3D width
-   64, 16x112x112, batch 16, k=1024, UCF101-sized memory bank) in four settings:
-   fp32 (TF32 convolutions off), fp32 with TF32 (PyTorch's default for cuDNN convolutions),
-   bf16 autocast (``amp=True``), ``channels_last_3d``, and both (the preset's default).
+   64, 16x112x112, batch 16, k=1024, UCF101-sized memory bank), as ratios against the
+   original's setting (fp32, NCDHW, TF32 convolutions off): fp32 with TF32 (PyTorch's
+   default for cuDNN convolutions), the paper preset as it is (``default``: fp32,
+   ``channels_last_3d``), bf16 autocast (``amp=True``) in NCDHW and with channels_last.
    Samples/s (a sample is 3 clips forwarded, 2 backward), clips/s, and peak memory
    (``torch.cuda.max_memory_allocated``).
-2. DataLoader throughput decoding UCF101-like videos (240x320 MPEG-4 .avi, written here)
-   with PyAV and the paper's train transform, with 0, 2, 4 and 8 workers, and with the
-   videos pre-resized to short side 128 (``resize_videos``); compared with the training
-   step's samples/s, it says how many workers keep the GPU fed.
+2. DataLoader throughput (clips/s) with 4, 8 and 16 workers over videos pre-resized to short
+   side 128 (``resize_videos``), and with 4 workers over the 240x320 originals (MPEG-4 .avi,
+   written here), against the fastest step's need: how many workers keep the GPU fed.
+3. A 200-step paper-size run (batch 16, the pre-resized clips through the DataLoader) in
+   fp32 and in AMP from the same initial weights and draws: do their losses track each
+   other (mean absolute difference, correlation, the last 50 steps' means)?
 
 Without a CUDA device it prints why and exits 0 (so ``make bench`` passes on CPU machines).
 Results go to ``benchmarks/results/gpu_check.json``.
@@ -37,12 +40,18 @@ from iic_helpers.config import make_config
 from iic_helpers.train import PretrainState, pretrain_step
 
 #: Settings of the training-step check: (name, config overrides, allow TF32 convolutions).
+#: ``fp32`` is the original's setting (its baseline); ``default`` the paper preset unchanged.
 STEP_VARIANTS: tuple[tuple[str, dict[str, Any], bool], ...] = (
     ("fp32", dict(amp=False, channels_last=False), False),
     ("fp32+tf32", dict(amp=False, channels_last=False), True),
+    ("default", dict(), True),
     ("bf16", dict(amp=True, channels_last=False), True),
-    ("channels_last", dict(amp=False, channels_last=True), True),
     ("bf16+channels_last", dict(amp=True, channels_last=True), True),
+)
+#: The loss-tracking run: fp32 (the preset) against bf16 autocast.
+TRACK_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("fp32", dict(amp=False)),
+    ("amp", dict(amp=True)),
 )
 UCF_N_DATA = 9537
 XVID_GOP = 300  # keyframe interval of the test videos (Xvid's default maximum)
@@ -237,6 +246,93 @@ def loader_rows(
     return rows
 
 
+def loss_track(
+    device: torch.device,
+    records: Sequence[Any],
+    *,
+    preset: str = "paper",
+    steps: int = 200,
+    batch: int = 16,
+    workers: int = 8,
+    n_data: int = 256,
+    variants: Sequence[tuple[str, dict[str, Any]]] = TRACK_VARIANTS,
+    overrides: dict[str, Any] | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """``steps`` training steps per variant on real clips, same initial weights and draws.
+
+    The records are cycled into ``n_data`` memory-bank rows; the DataLoader is reseeded
+    alike for every variant, so the variants see the same clips in the same order.
+
+    Returns:
+        ``{"variants": {name: {"losses": [...], "seconds": s, "last50": mean}},
+        "mean_abs_diff", "max_abs_diff", "correlation"}`` (the last three compare the
+        first two variants step by step).
+    """
+    from torch.utils.data import DataLoader
+
+    from iic_helpers.data import ClipDataset, train_transform
+
+    base = make_config(preset, device=str(device), **(overrides or {}))
+    cycled = [records[i % len(records)] for i in range(n_data)]
+    dataset = ClipDataset(
+        cycled, clip_len=base.clip_len, transform=train_transform(base.resize, base.crop)
+    )
+    out: dict[str, Any] = {"variants": {}}
+    for name, variant in variants:
+        cfg = base.replace(**variant)
+        torch.manual_seed(0)
+        state = PretrainState(cfg, n_data, device)
+        if cfg.channels_last:
+            state.model.to(memory_format=torch.channels_last_3d)
+        state.model.train()
+        generator = torch.Generator(device=device).manual_seed(1)
+        losses: list[float] = []
+        start = time.perf_counter()
+        epoch = 0
+        while len(losses) < steps:
+            torch.manual_seed(100 + epoch)
+            loader = DataLoader(
+                dataset,
+                batch_size=batch,
+                shuffle=True,
+                num_workers=workers,
+                drop_last=True,
+                pin_memory=device.type == "cuda",
+                generator=torch.Generator().manual_seed(100 + epoch),
+            )
+            for clips, _, index in loader:
+                losses.append(pretrain_step(state, clips, index, generator)["loss"])
+                if len(losses) >= steps:
+                    break
+            epoch += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        tail = losses[-50:]
+        out["variants"][name] = {
+            "losses": losses,
+            "seconds": seconds,
+            "last50": sum(tail) / len(tail),
+        }
+        if verbose:
+            print(
+                f"  track {name:6s} {steps} steps in {seconds:5.1f} s, loss {losses[0]:.3f} -> "
+                f"{losses[-1]:.3f} (last 50: {out['variants'][name]['last50']:.3f})",
+                flush=True,
+            )
+        del state
+    names = [name for name, _ in variants]
+    if len(names) >= 2:
+        a = torch.tensor(out["variants"][names[0]]["losses"], dtype=torch.float64)
+        b = torch.tensor(out["variants"][names[1]]["losses"], dtype=torch.float64)
+        out["mean_abs_diff"] = (a - b).abs().mean().item()
+        out["max_abs_diff"] = (a - b).abs().max().item()
+        both = torch.stack([a, b])
+        out["correlation"] = torch.corrcoef(both)[0, 1].item() if len(a) > 1 else float("nan")
+    return out
+
+
 def workers_needed(samples_per_s: float, rows: Sequence[dict[str, Any]]) -> int | None:
     """Workers to feed ``samples_per_s`` clips/s, from the best per-worker rate measured with
     workers (assuming linear scaling up to the CPU count)."""
@@ -253,10 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--workers", default="0,2,4,8")
+    parser.add_argument("--workers", default="4,8,16", help="for the pre-resized videos")
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--batches", type=int, default=20, help="loader batches timed per row")
     parser.add_argument("--skip-loader", action="store_true")
+    parser.add_argument("--track-steps", type=int, default=200, help="0: no fp32/AMP run")
     parser.add_argument("--out", default=None, help="folder for the JSON (benchmarks/results)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -277,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     steps = step_rows(device, batch=args.batch, steps=args.steps)
     loaders: list[dict[str, Any]] = []
-    if not args.skip_loader:
+    track: dict[str, Any] = {}
+    if not args.skip_loader or args.track_steps:
         from iic_helpers.data import VideoRecord, resize_videos
 
         workers = [int(w) for w in args.workers.split(",") if w]
@@ -285,13 +383,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
             root = Path(tmp) / "ucf_like"
             records = make_videos(root, args.videos)
-            loaders += loader_rows(
-                records,
-                label="240x320 .avi",
-                workers=workers,
-                batch=args.batch,
-                batches=args.batches,
-            )
+            if not args.skip_loader:
+                loaders += loader_rows(
+                    records,
+                    label="240x320 .avi",
+                    workers=workers[:1] or [0],
+                    batch=args.batch,
+                    batches=args.batches,
+                )
             small_root = Path(tmp) / "ucf_like_128"
             resize_videos(root, small_root, short_side=128, progress=False)
             small = [
@@ -303,13 +402,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 for r in records
             ]
-            loaders += loader_rows(
-                small,
-                label="pre-resized 128 (H.264)",
-                workers=[w for w in workers if w > 0][-1:] or [0],
-                batch=args.batch,
-                batches=args.batches,
-            )
+            if not args.skip_loader:
+                loaders += loader_rows(
+                    small,
+                    label="pre-resized 128",
+                    workers=workers or [0],
+                    batch=args.batch,
+                    batches=args.batches,
+                )
+            if args.track_steps:
+                track = loss_track(
+                    device,
+                    small,
+                    steps=args.track_steps,
+                    batch=args.batch,
+                    workers=max(workers or [0]),
+                )
     elapsed = time.perf_counter() - start
     info["other_busy_processes_end"] = warn_if_busy()
     print()
@@ -345,6 +453,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"workers needed to feed {fastest['samples_per_s']:.0f} samples/s "
                     f"({fastest['variant']}) from {label}: {n}"
                 )
+    if track.get("variants"):
+        names = list(track["variants"])
+        seconds = [track["variants"][n]["seconds"] for n in names]
+        print(
+            f"{args.track_steps}-step run, {names[0]} vs {names[1]}: mean |loss difference| "
+            f"{track['mean_abs_diff']:.4f} (max {track['max_abs_diff']:.4f}), correlation "
+            f"{track['correlation']:.3f}; last-50 means "
+            + ", ".join(f"{n} {track['variants'][n]['last50']:.4f}" for n in names)
+            + f"; time ratio {seconds[0] / seconds[1]:.2f}x"
+        )
     print(f"({elapsed:.0f} s in all)")
     payload = {
         "benchmark": "gpu_check",
@@ -354,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "steps": steps,
         "loaders": loaders,
         "workers_needed": needed,
+        "loss_track": track,
     }
     path = write_json("gpu_check", payload, args.out)
     print(f"wrote {path}")

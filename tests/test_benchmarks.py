@@ -211,6 +211,21 @@ def test_gpu_check_functions_run_on_cpu(tmp_path: Path) -> None:
     )
     assert loaders[0]["clips_per_s"] > 0
     assert gpu.workers_needed(100.0, [{"workers": 2, "clips_per_s_per_worker": 30.0}]) == 4
+    track = gpu.loss_track(
+        torch.device("cpu"),
+        records,
+        preset="tiny",
+        steps=3,
+        batch=2,
+        workers=0,
+        n_data=4,
+        overrides={"width": 4, "k": 4, "crop": 16, "resize": (18, 24), "clip_len": 8},
+        verbose=False,
+    )
+    fp32, amp = track["variants"]["fp32"]["losses"], track["variants"]["amp"]["losses"]
+    assert len(fp32) == len(amp) == 3
+    # on the CPU amp only autocasts on CUDA: both variants are the same fp32 run
+    assert fp32 == amp and track["mean_abs_diff"] == 0.0
 
 
 def test_explorer_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
