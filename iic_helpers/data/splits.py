@@ -1,6 +1,6 @@
 """Split lists of UCF101 and HMDB51 (and of the synthetic dataset).
 
-A dataset root has the layout of DESIGN.md::
+A dataset root has one layout for every dataset::
 
     <root>/splits/   classInd.txt, trainlist0N.txt, testlist0N.txt   (UCF101 format), or
                      <class>_test_split<N>.txt                       (HMDB51's official files)
