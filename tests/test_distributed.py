@@ -182,6 +182,11 @@ def test_helpers() -> None:
         per_rank_batch(16, 3)
     index = torch.tensor([4, 1, 4, 2, 1])
     assert sorted(last_occurrence(index).tolist()) == [2, 3, 4]
+    # SyncBatchNorm has no CPU kernel: the option says so instead of failing mid-step
+    cfg = make_config("paper", **SMALL, sync_batchnorm=True)
+    state = PretrainState(cfg, N_DATA, torch.device("cpu"))
+    with pytest.raises(ValueError, match="sync_batchnorm=true needs CUDA"):
+        wrap_data_parallel(state, DistContext(0, 2, 0, torch.device("cpu")))
 
 
 def _torchrun(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The environment files agree, and the repository has the layout DESIGN.md fixes."""
+"""The environment files agree, and the repository has the documented layout."""
 
 from __future__ import annotations
 

@@ -22,10 +22,9 @@ from iic_helpers.__main__ import main as cli
 from iic_helpers.config import Config, make_config
 from iic_helpers.data import read_split, read_video
 from iic_helpers.data.builders import clip_dataset
-from iic_helpers.finetune import finetune, is_better, predict_videos, validation_size
+from iic_helpers.finetune import finetune, predict_videos
 from iic_helpers.models import build_backbone
-from iic_helpers.retrieval import checkpoint_view2, extract_features, topk_retrieval
-from iic_helpers.train import uses_bf16
+from iic_helpers.retrieval import extract_features, topk_retrieval
 
 #: Small shapes for the tiny test dataset (12 frames of 32x32); everything else is the preset's.
 SMALL = dict(
@@ -48,15 +47,21 @@ def _sets(values: dict) -> list[str]:
 
 
 def test_paper_preset_trains_in_fp32_and_amp_is_an_option() -> None:
-    cuda = torch.device("cuda")
     paper = make_config("paper")
-    assert paper.amp is False and not uses_bf16(paper, cuda)
+    assert paper.amp is False
+
+    from iic_helpers.train import uses_bf16
+
+    cuda = torch.device("cuda")
+    assert not uses_bf16(paper, cuda)
     assert uses_bf16(paper.replace(amp="true"), cuda)
     assert not uses_bf16(paper, torch.device("cpu"))
 
 
 def test_tiny_preset_keeps_its_measured_settings() -> None:
     """The shipped checkpoints and the ablation were made with these values."""
+    from iic_helpers.finetune import validation_size
+
     tiny = make_config("tiny")
     assert (tiny.amp, tiny.ft_view, tiny.ft_select, tiny.retrieval_view) == (
         True,
@@ -72,6 +77,8 @@ def test_tiny_preset_keeps_its_measured_settings() -> None:
 
 
 def test_validation_hold_out_is_the_originals_count_with_a_rule_for_small_sets() -> None:
+    from iic_helpers.finetune import validation_size
+
     paper = make_config("paper")
     assert validation_size(9537, paper, "ucf101") == 800
     assert validation_size(3570, paper, "hmdb51") == 400
@@ -85,6 +92,8 @@ def test_validation_hold_out_is_the_originals_count_with_a_rule_for_small_sets()
 
 
 def test_selection_by_lowest_validation_loss() -> None:
+    from iic_helpers.finetune import is_better
+
     rows = [
         {"epoch": 1, "val_loss": 1.0, "val_acc": 0.5},
         {"epoch": 2, "val_loss": 0.8, "val_acc": 0.4},  # lowest loss
@@ -113,6 +122,8 @@ def test_paper_finetune_uses_residual_clips_and_the_lowest_loss_epoch(tiny_root,
     losses = [float(row["val_loss"]) for row in history]
     assert result["best_epoch"] == 1 + int(np.argmin(losses))
     assert result["selection"] == "loss" and result["view"] == "res"
+    from iic_helpers.finetune import validation_size
+
     n_train = len(read_split(tiny_root, 1, "train"))
     assert result["n_val"] == validation_size(n_train, cfg) == 1
     # the saved test logits are the selected model's on residual clips, not on RGB
@@ -164,6 +175,8 @@ def test_retrieval_scores_a_flow_checkpoint_on_its_own_view_merged_with_rgb(
 
 
 def test_the_view_retrieval_merges_comes_from_the_checkpoint() -> None:
+    from iic_helpers.retrieval import checkpoint_view2
+
     paper, tiny = make_config("paper"), make_config("tiny")
     original = {"model": {}, "opt": argparse.Namespace(model="r3d", modality="v")}
     assert checkpoint_view2(original, paper) == "v"
