@@ -153,11 +153,19 @@ VAL_MAX_FRACTION = 0.2
 SELECTIONS = ("loss", "accuracy")
 
 
-def validation_size(n_train: int, cfg: Config, list_format: str = "ucf101") -> int:
+def dataset_kind(root: str | Path, split: int = 1) -> str:
+    """``"hmdb51"`` for HMDB51 (its official per-class lists, or any lists naming 51
+    classes, as the IIC authors' UCF101-format conversion), else ``"ucf101"``."""
+    if split_format(root, split) == "hmdb51" or len(read_classes(root, split)) == 51:
+        return "hmdb51"
+    return "ucf101"
+
+
+def validation_size(n_train: int, cfg: Config, dataset: str = "ucf101") -> int:
     """How many of ``n_train`` training videos fine-tuning holds out for validation.
 
-    ``cfg.ft_val_videos``: ``-1`` = the original's count for the list format (800 for
-    UCF101-format lists, 400 for HMDB51's per-class lists), ``N > 0`` = N videos, ``0`` =
+    ``cfg.ft_val_videos``: ``-1`` = the original's count for the dataset (800 for UCF101
+    and other datasets, 400 for HMDB51; see :func:`dataset_kind`), ``N > 0`` = N videos, ``0`` =
     ``round(cfg.ft_val_fraction * n_train)``. Rule for small datasets: never more than
     :data:`VAL_MAX_FRACTION` of the list (fraction mode excepted) and never zero videos;
     at least one video is left to train on.
@@ -173,7 +181,7 @@ def validation_size(n_train: int, cfg: Config, list_format: str = "ucf101") -> i
         wanted = max(1, round(cfg.ft_val_fraction * n_train))
         return min(wanted, n_train - 1)
     if cfg.ft_val_videos == -1:
-        wanted = ORIGINAL_VAL_VIDEOS.get(list_format, ORIGINAL_VAL_VIDEOS["ucf101"])
+        wanted = ORIGINAL_VAL_VIDEOS.get(dataset, ORIGINAL_VAL_VIDEOS["ucf101"])
     elif cfg.ft_val_videos > 0:
         wanted = cfg.ft_val_videos
     else:
@@ -250,7 +258,7 @@ def finetune(
     # RGB clips only, whatever view 2 the backbone was pretrained with (flow included)
     train_full = clip_dataset(cfg, "train", "train", max_videos=max_videos, views=("rgb",))
     eval_full = clip_dataset(cfg, "train", "eval", max_videos=max_videos)
-    n_val = validation_size(len(train_full), cfg, split_format(root, cfg.split))
+    n_val = validation_size(len(train_full), cfg, dataset_kind(root, cfg.split))
     train_idx, val_idx = _split_validation(len(train_full), n_val, cfg.seed)
     train_set, val_set = Subset(train_full, train_idx), Subset(eval_full, val_idx)
     test_set = clip_dataset(cfg, "test", "eval", max_videos=max_videos)

@@ -89,6 +89,13 @@ def test_validation_hold_out_is_the_originals_count_with_a_rule_for_small_sets()
     assert validation_size(9537, paper.replace(ft_val_videos=50)) == 50
     with pytest.raises(ValueError, match="at least 2"):
         validation_size(1, paper)
+    # which count: HMDB51 in either list format (the repository ships the UCF101-format
+    # conversion of its lists), UCF101 and anything else 800
+    from iic_helpers.finetune import dataset_kind
+
+    repo = Path(__file__).resolve().parents[1]
+    assert dataset_kind(repo / "data" / "hmdb51") == "hmdb51"
+    assert dataset_kind(repo / "data" / "ucf101") == "ucf101"
 
 
 def test_selection_by_lowest_validation_loss() -> None:
