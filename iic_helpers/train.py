@@ -233,7 +233,11 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _global_draws(
-    state: PretrainState, view1: torch.Tensor, index: torch.Tensor, generator: torch.Generator, ctx
+    state: PretrainState,
+    view1: torch.Tensor,
+    index: torch.Tensor,
+    generator: torch.Generator,
+    ctx: DistContext,
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """Draws for the whole global batch, identical on every rank; this rank's slice.
 
