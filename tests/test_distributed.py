@@ -73,6 +73,7 @@ def _run_steps(ctx: DistContext) -> list[dict[str, torch.Tensor]]:
 
 
 def _init(rank: int, init_file: str) -> DistContext:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank))  # as torchrun sets them
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     torch.set_num_threads(1)
     return DistContext(rank, WORLD, rank, torch.device("cpu"))
