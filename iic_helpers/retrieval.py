@@ -320,17 +320,17 @@ def extract_features(
     out: dict[str, list[np.ndarray]] = {view: [] for view in views}
     labels = []
     for clips, label, _ in tqdm(loader, desc="features", disable=not progress, leave=False):
-        sources = clips if isinstance(clips, dict) else {"rgb": clips}
-        b, n = next(iter(sources.values())).shape[:2]
-        flat = {name: c.flatten(0, 1).to(device) for name, c in sources.items()}
+        by_view = clips if isinstance(clips, dict) else {"rgb": clips}
+        b, n = next(iter(by_view.values())).shape[:2]
+        flat = {name: c.flatten(0, 1).to(device) for name, c in by_view.items()}
         for view in views:
-            source = "rgb" if view == "res" else view
-            if source not in flat:
+            needed = "rgb" if view == "res" else view
+            if needed not in flat:
                 raise ValueError(
-                    f"view {view!r} needs {source!r} clips: build the dataset with "
-                    f"views=('rgb', {source!r})"
+                    f"view {view!r} needs {needed!r} clips: build the dataset with "
+                    f"views=('rgb', {needed!r})"
                 )
-            x = residual(flat["rgb"]) if view == "res" else flat[source]
+            x = residual(flat["rgb"]) if view == "res" else flat[needed]
             out[view].append(clip_features(model, x, features).float().view(b, n, -1).cpu().numpy())
         labels.append(torch.as_tensor(label).view(-1))
     feats = {view: np.concatenate(chunks) for view, chunks in out.items()}
