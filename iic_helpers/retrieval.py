@@ -275,7 +275,7 @@ def extract_features(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
     *,
-    views: Sequence[str] = RETRIEVAL_VIEWS,
+    views: Sequence[str] = ("rgb", "res"),
     features: str = "conv5",
     batch_size: int = 8,
     num_workers: int = 0,
@@ -291,9 +291,9 @@ def extract_features(
     Args:
         model: a backbone with ``forward_features`` (put in eval mode here).
         dataset: items ``(clips, label, i)``, ``clips`` ``(N_clips, C, T, H, W)``.
-        views: any of ``"rgb"``, ``"res"`` (residual frames of the RGB clips), ``"u"``,
-            ``"v"`` (optical flow: the dataset must hold that view, its items being dicts
-            ``{view: clips}``).
+        views: any of ``"rgb"``, ``"res"`` (residual frames of the RGB clips; these two by
+            default), ``"u"``, ``"v"`` (optical flow: the dataset must hold that view, its
+            items being dicts ``{view: clips}``).
         features: ``"conv5"`` or ``"pool"`` (see :func:`clip_features`).
         source: the checkpoint named when features are not finite (default: the model's
             ``checkpoint_source``, set by :func:`load_backbone`).
