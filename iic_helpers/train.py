@@ -75,7 +75,9 @@ HISTORY_FIELDS = (
     "seconds",
 )
 VIEW2_CHOICES = ("res", "rgb", "u", "v")
-INTRA_CHOICES = ("repeat", "shuffle", "none")
+INTRA_CHOICES = ("repeat", "shuffle", "none", "custom")
+#: A user's intra-negative: ``(clips (B, C, T, H, W), generator) -> clips`` of the same shape.
+NegativeFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -110,9 +112,16 @@ class PretrainState:
     Built from a config and the number of training videos; ``state_dict()`` is the checkpoint.
     """
 
-    def __init__(self, cfg: Config, n_data: int, device: torch.device) -> None:
-        _check_pretrain_config(cfg)
+    def __init__(
+        self,
+        cfg: Config,
+        n_data: int,
+        device: torch.device,
+        negative_fn: NegativeFn | None = None,
+    ) -> None:
+        _check_pretrain_config(cfg, negative_fn)
         self.cfg = cfg
+        self.negative_fn = negative_fn
         self.device = device
         self.model = build_backbone(cfg.backbone, width=cfg.width).to(device)
         #: what the forward passes call: the model, or its DistributedDataParallel wrapper
@@ -183,7 +192,7 @@ class PretrainState:
         return self.head(self.engine(clips))
 
 
-def _check_pretrain_config(cfg: Config) -> None:
+def _check_pretrain_config(cfg: Config, negative_fn: NegativeFn | None = None) -> None:
     if cfg.epochs < 1:
         raise ValueError(f"epochs must be >= 1 (the total number of epochs), got {cfg.epochs}")
     if cfg.save_every < 1:
@@ -195,6 +204,14 @@ def _check_pretrain_config(cfg: Config) -> None:
     if cfg.intra_negative not in INTRA_CHOICES:
         raise ValueError(
             f"intra_negative must be one of {INTRA_CHOICES}, got {cfg.intra_negative!r}"
+        )
+    name = cfg.extra.get("intra_negative_fn")
+    if cfg.intra_negative == "custom" and (
+        negative_fn is None or negative_fn_name(negative_fn) != name
+    ):
+        raise ValueError(
+            f"this run's intra-negative is the function {name!r}: pass it to "
+            f"pretrain(..., intra_negative_fn={name})"
         )
     if cfg.intra_negative == "shuffle" and cfg.clip_len % 4:
         raise ValueError(
@@ -300,7 +317,9 @@ def pretrain_step(
         feat_v2 = feat_v1 if cfg.view2 == "rgb" else state.encode(view2)
         feat_neg = None
         if cfg.intra_negative != "none":
-            if ctx is None:
+            if ctx is None and state.negative_fn is not None:
+                negatives = _custom_negatives(state.negative_fn, view1, generator)
+            elif ctx is None:
                 negatives = intra_negative(view1, cfg.intra_negative, generator)
             if state.contrast.negative_gradient:
                 feat_neg = state.encode(negatives)
@@ -336,6 +355,25 @@ def pretrain_step(
     loss.backward()
     state.optimizer.step()
     return stats
+
+
+def negative_fn_name(fn: NegativeFn) -> str:
+    """The name a user's intra-negative function is recorded under in ``config.json``."""
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _custom_negatives(
+    fn: NegativeFn, clips: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """``fn(clips, generator)``, checked to return a batch shaped like ``clips``."""
+    negatives = fn(clips, generator)
+    if not isinstance(negatives, torch.Tensor) or negatives.shape != clips.shape:
+        got = tuple(negatives.shape) if isinstance(negatives, torch.Tensor) else type(negatives)
+        raise ValueError(
+            f"intra_negative_fn {negative_fn_name(fn)!r} must return a tensor shaped like its "
+            f"input {tuple(clips.shape)}, got {got}"
+        )
+    return negatives
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, float]]:
@@ -386,6 +424,7 @@ def pretrain(
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     max_steps_per_epoch: int | None = None,
     progress: bool = True,
+    intra_negative_fn: NegativeFn | None = None,
 ) -> Path:
     """IIC (or CMC, with ``intra_negative="none"``) pretraining; returns the run directory.
 
@@ -399,7 +438,13 @@ def pretrain(
         on_epoch_end: called with each epoch's history row (e.g. to redraw a loss curve).
         max_steps_per_epoch: cap the steps per epoch (quick mode).
         progress: show a tqdm progress bar.
+        intra_negative_fn: your own intra-negative, ``(clips, generator) -> clips`` on
+            ``(B, C, T, H, W)`` batches; recorded as ``intra_negative="custom"`` with its
+            name in ``config.json`` (``extra["intra_negative_fn"]``); pass it again to resume.
     """
+    if intra_negative_fn is not None:
+        extra = {**cfg.extra, "intra_negative_fn": negative_fn_name(intra_negative_fn)}
+        cfg = cfg.replace(intra_negative="custom", extra=extra)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     ckpt_path = run_dir / "checkpoint.pt"
     saved = None
@@ -418,8 +463,13 @@ def pretrain(
             f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or choose another "
             "run directory"
         )
-    _check_pretrain_config(cfg)
+    _check_pretrain_config(cfg, intra_negative_fn)
     ctx = setup(cfg.device)  # torchrun: one process per GPU (iic_helpers.distributed)
+    if ctx is not None and intra_negative_fn is not None:
+        raise ValueError(
+            "intra_negative_fn works in single-process runs only; data-parallel runs draw "
+            "'repeat' or 'shuffle' negatives for the global batch"
+        )
     main = ctx is None or ctx.is_main  # only rank 0 writes
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
     batch_size = cfg.batch_size if ctx is None else per_rank_batch(cfg.batch_size, ctx.world_size)
@@ -436,7 +486,7 @@ def pretrain(
             stacklevel=3,
         )
     torch.manual_seed(cfg.seed)  # weights and memory-bank initialisation
-    state = PretrainState(cfg, len(dataset), device)
+    state = PretrainState(cfg, len(dataset), device, intra_negative_fn)
     state.train_list = fingerprint
     last_saved = None
     if saved is not None:

@@ -161,3 +161,39 @@ def test_plateau_diagnosis_script_reports_similarities(tiny_root, tmp_path) -> N
     for key in ("pos", "inter", "repeat", "shuffle"):
         assert -1.0 <= m[key] <= 1.0
     assert m["epochs"] == 1 and m["uniform_loss"] == pytest.approx(2 * math.log(2 * 8 + 2))
+
+
+def test_pretrain_accepts_a_users_intra_negative_function(tiny_root, tmp_path) -> None:
+    calls = []
+
+    def time_reversal(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        calls.append((tuple(clips.shape), isinstance(generator, torch.Generator)))
+        return clips.flip(2)
+
+    cfg = _cfg(tiny_root, epochs=1)
+    run = pretrain(cfg, tmp_path / "rev", progress=False, intra_negative_fn=time_reversal)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["intra_negative"] == "custom"
+    assert saved["extra"]["intra_negative_fn"] == "time_reversal"
+    steps = math.ceil(8 / cfg.batch_size)  # tiny_root has 8 training videos
+    assert calls == [((cfg.batch_size, 3, cfg.clip_len, cfg.crop, cfg.crop), True)] * steps
+    assert "memory_neg" in load_checkpoint(run / "checkpoint.pt")["contrast"]
+    with pytest.raises(ValueError, match="time_reversal"):  # resuming needs the function again
+        pretrain(_cfg(tiny_root, epochs=2), run, resume=True, progress=False)
+    pretrain(
+        _cfg(tiny_root, epochs=2), run, resume=True, progress=False, intra_negative_fn=time_reversal
+    )
+    assert len(read_history(run)) == 2
+
+
+def test_a_users_intra_negative_must_keep_the_shape(tiny_root, tmp_path) -> None:
+    def first_frame(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return clips[:, :, :1]
+
+    with pytest.raises(ValueError, match="first_frame.*shaped like"):
+        pretrain(
+            _cfg(tiny_root, epochs=1),
+            tmp_path / "bad",
+            progress=False,
+            intra_negative_fn=first_frame,
+        )
