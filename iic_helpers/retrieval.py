@@ -25,6 +25,7 @@ __all__ = [
     "retrieval_hits",
     "topk_retrieval",
     "nearest_neighbours",
+    "chance_topk",
 ]
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
@@ -501,3 +502,29 @@ def _chance_top1(query_labels: np.ndarray, gallery_labels: np.ndarray) -> float:
         gallery_labels, minlength=int(max(query_labels.max(), gallery_labels.max())) + 1
     )
     return float((counts[query_labels] / len(gallery_labels)).mean())
+
+
+def chance_topk(
+    query_labels: ArrayLike, gallery_labels: ArrayLike, ks: Sequence[int] = DEFAULT_KS
+) -> dict[int, float]:
+    """Expected top-k of a random ranking of this gallery: ``{k: fraction of queries}``.
+
+    A random ranking's k nearest are k gallery videos drawn without replacement, so a query
+    of class ``c`` misses with probability ``C(G - n_c, k) / C(G, k)`` (``G`` gallery videos,
+    ``n_c`` of class ``c``); the result averages ``1 - miss`` over the queries. ``k = 1`` is
+    the class frequency; with 10 balanced classes top-5 is already about 41 %.
+    """
+    q_labels = video_labels(query_labels).numpy()
+    g_labels = video_labels(gallery_labels).numpy()
+    size = int(max(q_labels.max(initial=0), g_labels.max(initial=0))) + 1
+    counts = np.bincount(g_labels, minlength=size)[q_labels].astype(np.float64)  # n_c per query
+    total = len(g_labels)
+    out = {}
+    for k in ks:
+        if k < 1:
+            raise ValueError(f"ks must be positive integers, got {k}")
+        miss = np.ones_like(counts)
+        for i in range(min(int(k), total)):
+            miss *= np.clip(total - counts - i, 0, None) / (total - i)
+        out[int(k)] = float((1.0 - miss).mean()) if len(q_labels) else 0.0
+    return out

@@ -85,3 +85,24 @@ def test_chunked_neighbours_equal_unchunked_on_a_large_gallery() -> None:
     full_idx, _ = nearest_neighbours(query, gallery, 5, max_elements=64 * 4000)
     small_idx, _ = nearest_neighbours(query, gallery, 5, max_elements=8 * 4000)
     np.testing.assert_array_equal(full_idx, small_idx)
+
+
+def test_chance_topk_is_the_hypergeometric_hit_rate() -> None:
+    from iic_helpers.retrieval import chance_topk
+
+    gallery = [0, 0, 1, 1, 2]
+    # class 0: miss both draws with C(3,2)/C(5,2) = 0.3; class 2: C(4,2)/C(5,2) = 0.6
+    assert chance_topk([0, 2], gallery, ks=(1, 2, 4, 9)) == pytest.approx(
+        {1: (0.4 + 0.2) / 2, 2: (0.7 + 0.4) / 2, 4: (1.0 + 0.8) / 2, 9: 1.0}
+    )
+    # a random ranking, simulated: the closed form is its expectation
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 200)
+    queries = rng.integers(0, 10, 50)
+    sims = [
+        np.mean([(labels[rng.permutation(200)[:5]] == q).any() for q in queries])
+        for _ in range(400)
+    ]
+    assert np.mean(sims) == pytest.approx(chance_topk(queries, labels, ks=(5,))[5], abs=0.01)
+    with pytest.raises(ValueError, match="positive"):
+        chance_topk([0], gallery, ks=(0,))
