@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,7 @@ def finetune(
     *,
     max_videos: int | None = None,
     progress: bool = True,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
 ) -> Path:
     """Fine-tune a backbone with a linear classifier on ``cfg.data_root``; returns the run dir.
 
@@ -228,7 +230,8 @@ def finetune(
     ``{"test_accuracy", "best_epoch", "best_val_accuracy", "best_val_loss", "selection",
     "n_val", "n_train", "view", "init", "n_test"}``, plus ``test_predictions.npz`` (clip
     logits and labels of every test video). The input is ``cfg.ft_view`` (``"res"``: residual
-    clips, the original's default; ``"rgb"``).
+    clips, the original's default; ``"rgb"``). ``on_epoch_end`` is called with each epoch's
+    history row (e.g. to print progress).
     """
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"{cfg.preset}-finetune"
     ctx = setup(cfg.device)  # torchrun: data-parallel, global batch cfg.batch_size
@@ -329,6 +332,8 @@ def finetune(
         }
         if main:
             append_csv_row(history_path, FINETUNE_FIELDS, row)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
         if is_better(row, best, cfg.ft_select):  # the same decision on every rank
             best = dict(row, state=copy.deepcopy(model.state_dict()))
             if main:

@@ -168,3 +168,14 @@ def test_finetune_and_probe_of_a_flow_pretrained_config_read_rgb_only(tiny_root,
     assert json.loads((run / "results.json").read_text())["finetune"]["n_test"] == 7 * 4
     probe = linear_probe(cfg, None, tmp_path / "ft", progress=False)["linear_probe"]
     assert probe["n_test"] == 7 * 4
+
+
+def test_finetune_reports_every_epoch_to_a_callback(tiny_root, tmp_path) -> None:
+    from iic_helpers.runs import read_csv_rows
+
+    cfg = make_config("tiny", data_root=str(tiny_root), **SMALL)
+    seen = []
+    run = finetune(cfg, None, tmp_path / "cb", progress=False, on_epoch_end=seen.append)
+    assert [r["epoch"] for r in seen] == list(range(1, SMALL["ft_epochs"] + 1))
+    history = read_csv_rows(run / "history.csv")
+    assert [r["val_acc"] for r in history] == pytest.approx([r["val_acc"] for r in seen])
