@@ -26,7 +26,11 @@ import numpy as np
 
 from .checkpoint import atomic_write_text, load_checkpoint
 from .config import Config
-from .runs import locks_run_dir, read_results
+from .data.builders import resolve_data_root
+from .finetune import finetune, linear_probe
+from .retrieval import run_retrieval
+from .runs import locks_run_dir, read_results, update_results
+from .train import pretrain, read_history
 
 __all__ = ["ABLATION_VARIANTS", "DEFAULT_VARIANTS", "run_ablation", "aggregate", "markdown_table"]
 
@@ -51,10 +55,6 @@ def _complete(results: dict[str, Any]) -> bool:
 @locks_run_dir("ablation", lambda root, variant, seed, **_: Path(root) / f"{variant}-s{seed}")
 def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = False) -> dict:
     """Pretrain (unless random), then retrieval, linear probe and fine-tuning for one run."""
-    from .finetune import finetune, linear_probe
-    from .retrieval import run_retrieval
-    from .train import pretrain, read_history
-
     run_dir = root / f"{variant}-s{seed}"
     vcfg = cfg.replace(seed=seed, **ABLATION_VARIANTS[variant])
     wanted_epochs = 0 if variant == "random" else vcfg.epochs
@@ -80,8 +80,6 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     run_retrieval(vcfg, checkpoint, run_dir, progress=progress)
     linear_probe(vcfg, checkpoint, run_dir, progress=progress)
     finetune(vcfg, checkpoint, run_dir / "finetune", progress=progress)
-    from .runs import update_results
-
     ft = read_results(run_dir / "finetune")["finetune"]
     extra = {"finetune": ft, "pretrain_minutes": minutes, "pretrain_epochs": wanted_epochs}
     return json.loads(update_results(run_dir, extra).read_text())
@@ -91,8 +89,6 @@ def _require_flow(cfg: Config, variant: str) -> None:
     """A flow variant needs ``<data_root>/flow/<u|v>``: say which command makes it."""
     if cfg.view2 not in ("u", "v"):
         return
-    from .data.builders import resolve_data_root
-
     root = resolve_data_root(cfg.data_root)
     if not (root / "flow" / cfg.view2).is_dir():
         raise FileNotFoundError(

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_backbone, save_checkpoint, source_name
 from .config import Config, resolve_device
 from .data.builders import clip_dataset, resolve_data_root
 from .data.splits import read_classes, split_format
@@ -38,14 +38,8 @@ from .distributed import (
     per_rank_batch,
     setup,
 )
-from .models import build_backbone, load_weights, read_checkpoint
-from .retrieval import (
-    backbone_for_checkpoint,
-    check_finite,
-    extract_features,
-    load_backbone,
-    source_name,
-)
+from .features import check_finite, extract_features
+from .probe import linear_probe_accuracy
 from .runs import append_csv_row, locks_run_dir, update_results
 from .views import residual
 
@@ -131,20 +125,13 @@ def predict_videos(
 
 
 def _init_backbone(cfg: Config, checkpoint: Any, num_classes: int) -> tuple[nn.Module, str]:
-    """A classifier initialised from a checkpoint (ours or original) or at random."""
-    obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
-    name, width = backbone_for_checkpoint(obj, cfg)
-    model = build_backbone(name, width=width, num_classes=num_classes)
+    """A classifier initialised from a checkpoint (ours or original) or at random, and a
+    description of its initialisation (:func:`~iic_helpers.checkpoint.load_backbone`; the
+    caller has seeded torch)."""
+    model, obj = load_backbone(cfg, checkpoint, num_classes=num_classes, seed=False)
     if obj is None:
         return model, "random initialisation"
-    report = load_weights(model, obj, strict=False)
-    unexpected_ok = all(k.startswith("linear.") for k in report.unexpected)
-    missing_ok = all(k.startswith("linear.") for k in report.missing)
-    if report.mismatched or not missing_ok or not unexpected_ok:
-        raise ValueError(
-            f"checkpoint {checkpoint} does not fit a {name} (width {width}) backbone: {report}"
-        )
-    return model, f"{len(report.loaded)} tensors from {checkpoint}"
+    return model, f"{len(model.load_report.loaded)} tensors from {checkpoint}"
 
 
 #: Validation videos the original ``ft_classify.py`` holds out of the training list.
@@ -416,8 +403,6 @@ def linear_probe(
     Returns (and, with ``run_dir``, merges into ``results.json``) ``{"linear_probe":
     {"accuracy", "view", "init"}}``; accuracy is per test video.
     """
-    from .data.motion_baselines import linear_probe_accuracy
-
     device = resolve_device(cfg.device)
     model, obj = load_backbone(cfg, checkpoint, strict=False)
     kwargs = dict(views=(view,), features="pool", device=device, progress=progress)

@@ -20,13 +20,14 @@ import inspect
 import io
 import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .checkpoint import atomic_write_text
+from .checkpoint import atomic_write_text, load_checkpoint
 
 __all__ = [
     "LOCK_NAME",
@@ -278,10 +279,6 @@ def adopt_checkpoint(source: str | Path, run_dir: str | Path) -> Path:
     present) to ``history.csv``, and writes ``config.json`` from the checkpoint's config, so
     later notebooks read it exactly like a run trained here.
     """
-    import shutil
-
-    from .checkpoint import load_checkpoint
-
     source, run_dir = Path(source), Path(run_dir)
     state = load_checkpoint(source)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""3D CNN backbones of IIC (C3D, R3D, R(2+1)D) and checkpoint loading.
+"""3D CNN backbones of IIC (C3D, R3D, R(2+1)D).
 
 The networks keep the original IIC module names and state-dict layout, so at ``width=64``
 the original checkpoints load with ``strict=True``.
@@ -8,20 +8,18 @@ Example:
     >>> net = build_backbone("r3d", width=8).eval()
     >>> net(torch.rand(2, 3, 16, 32, 32)).shape
     torch.Size([2, 64])
+
+Loading weights into them is :mod:`iic_helpers.checkpoint`'s job; its names
+(``load_weights``, ``read_checkpoint``, ...) are also reachable from here, as before.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from .c3d import C3D
-from .loading import (
-    CheckpointMismatchError,
-    LoadReport,
-    UnsafeCheckpointError,
-    load_weights,
-    read_checkpoint,
-)
 from .r3d import R3DNet
 from .r21d import R2Plus1DNet
 
@@ -37,6 +35,30 @@ __all__ = [
     "load_weights",
     "read_checkpoint",
 ]
+
+#: Names re-exported from :mod:`iic_helpers.checkpoint` (their home since the checkpoint
+#: code moved there).
+_FROM_CHECKPOINT = frozenset(
+    {
+        "CheckpointMismatchError",
+        "LoadReport",
+        "UnsafeCheckpointError",
+        "load_weights",
+        "read_checkpoint",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The checkpoint names, imported on first use: ``iic_helpers.checkpoint`` imports
+    ``build_backbone`` from this package, so importing it here at the top would be a cycle
+    (checkpoint -> models -> checkpoint)."""
+    if name in _FROM_CHECKPOINT:
+        from .. import checkpoint
+
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Valid names for :func:`build_backbone`.
 BACKBONES: tuple[str, ...] = ("c3d", "r3d", "r21d", "r3d18")
