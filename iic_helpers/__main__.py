@@ -22,6 +22,22 @@ from pathlib import Path
 
 from .config import PRESETS, Config, make_config, parse_overrides
 
+__all__ = [
+    "config_from_args",
+    "cmd_make_synthetic",
+    "cmd_validate",
+    "cmd_flow",
+    "cmd_pretrain",
+    "cmd_retrieve",
+    "cmd_finetune",
+    "cmd_linear_probe",
+    "cmd_ablation",
+    "build_parser",
+    "expected_errors",
+    "error_line",
+    "main",
+]
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))

@@ -32,7 +32,14 @@ from .retrieval import run_retrieval
 from .runs import locks_run_dir, read_results, update_results
 from .train import pretrain, read_history
 
-__all__ = ["ABLATION_VARIANTS", "DEFAULT_VARIANTS", "run_ablation", "aggregate", "markdown_table"]
+__all__ = [
+    "ABLATION_VARIANTS",
+    "DEFAULT_VARIANTS",
+    "run_ablation",
+    "aggregate",
+    "markdown_table",
+    "run_one",
+]
 
 #: Variant name -> config overrides ("random" is not pretrained).
 ABLATION_VARIANTS: dict[str, dict[str, Any]] = {

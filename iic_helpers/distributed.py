@@ -34,6 +34,7 @@ __all__ = [
     "mean_over_ranks",
     "last_occurrence",
     "gather_objects",
+    "barrier",
 ]
 
 #: How long a rank waits in a collective before it gives up (a stuck peer).

@@ -50,6 +50,9 @@ __all__ = [
     "video_accuracy",
     "predict_videos",
     "parameter_groups",
+    "dataset_kind",
+    "validation_size",
+    "is_better",
 ]
 
 FINETUNE_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")

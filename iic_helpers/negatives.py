@@ -27,6 +27,8 @@ __all__ = [
     "intra_negative_with_info",
     "repeat_frame",
     "shuffle_chunks",
+    "repeat_frame_index",
+    "shuffle_chunk_order",
 ]
 
 INTRA_NEGATIVE_KINDS = ("repeat", "shuffle")

@@ -61,6 +61,13 @@ __all__ = [
     "HISTORY_FIELDS",
     "read_history",
     "default_run_dir",
+    "NonFiniteLossError",
+    "LargeKWarning",
+    "train_list_fingerprint",
+    "uses_bf16",
+    "pretrain_step",
+    "wrap_data_parallel",
+    "uniform_loss",
 ]
 
 HISTORY_FIELDS = (

@@ -248,7 +248,7 @@ def _keyframes_and_codec(path: Path) -> tuple[int, str]:
 
 def _count_seeks(monkeypatch) -> list[bool]:
     """Record each seek attempt of the reader: True when it was trusted."""
-    from iic_helpers.data import video as video_module
+    from iic_helpers.data import video_reading as video_module
 
     attempts: list[bool] = []
     inner = video_module._decode_after_seek
@@ -294,3 +294,30 @@ def test_unseekable_file_is_decoded_from_the_start_and_not_seeked_again(
         wanted = np.arange(start, start + 16)
         np.testing.assert_array_equal(read_frames(path, wanted), reference[wanted])
     assert attempts == [False]  # one failed attempt, then straight decoding
+
+
+def test_deterministic_encoder_writes_identical_bytes_and_makes_the_synthetic_files(
+    tmp_path: Path,
+) -> None:
+    """One encoder: ``write_video(deterministic=True)`` gives the same bytes twice, and they
+    are exactly the files ``make_synthetic_dataset`` writes (it has no encoder of its own)."""
+    from iic_helpers.data import synthetic
+    from iic_helpers.data.synthetic import make_synthetic_dataset, render_synthetic_video
+
+    assert not hasattr(synthetic, "_encode")
+    root = make_synthetic_dataset(
+        tmp_path / "syn",
+        n_groups=2,
+        clips_per_group=1,
+        test_groups=1,
+        num_frames=8,
+        size=32,
+        classes=["MoveLeft", "Grow"],
+    )
+    frames = render_synthetic_video("Grow", group=2, num_frames=8, size=32)
+    a = write_video(tmp_path / "a.mp4", frames, crf=20, deterministic=True)
+    b = write_video(tmp_path / "b.mp4", frames, crf=20, deterministic=True)
+    made = root / "videos" / "Grow" / "v_Grow_g02_c01.mp4"
+    assert a.read_bytes() == b.read_bytes() == made.read_bytes()
+    with pytest.raises(ValueError, match="deterministic=True needs codec libx264"):
+        write_video(tmp_path / "c.avi", frames, deterministic=True)

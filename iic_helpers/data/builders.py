@@ -16,6 +16,11 @@ from .dataset import ClipDataset
 from .splits import read_split
 from .transforms import eval_transform, train_transform
 
+__all__ = [
+    "resolve_data_root",
+    "clip_dataset",
+]
+
 #: Where RGB frames come from: the video files, or the original's JPEG folders.
 RGB_SOURCES = ("videos", "frames")
 

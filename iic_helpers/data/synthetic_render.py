@@ -22,6 +22,7 @@ __all__ = [
     "check_render_options",
     "render_synthetic_video",
     "render_video",
+    "frame_size",
 ]
 
 #: Class names in label order (label 0 = ``MoveRight``; classInd.txt numbers them from 1).

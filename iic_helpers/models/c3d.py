@@ -19,6 +19,10 @@ from torch import nn
 
 from .head import BackboneHead
 
+__all__ = [
+    "C3D",
+]
+
 
 class C3D(BackboneHead):
     """C3D backbone.

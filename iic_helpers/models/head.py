@@ -10,6 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = [
+    "BackboneHead",
+]
+
 
 class BackboneHead(nn.Module):
     """Base of the backbones: subclasses build their trunk and implement

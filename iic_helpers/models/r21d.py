@@ -20,6 +20,12 @@ from torch.nn.modules.utils import _triple
 
 from .r3d import IntOr3, R3DNet
 
+__all__ = [
+    "intermediate_channels",
+    "FactoredConv3d",
+    "R2Plus1DNet",
+]
+
 
 def intermediate_channels(in_channels: int, out_channels: int, kernel_size: IntOr3) -> int:
     """Width M of the (2+1)D factorisation, e.g. 83 for the 3 -> 64, 3x7x7 stem."""

@@ -24,6 +24,13 @@ from torch.nn.modules.utils import _triple
 
 from .head import BackboneHead
 
+__all__ = [
+    "FullConv3d",
+    "SpatioTemporalResBlock",
+    "SpatioTemporalResLayer",
+    "R3DNet",
+]
+
 IntOr3 = int | Sequence[int]
 
 

@@ -1,0 +1,68 @@
+"""The package's structure: one way into checkpoints, no reaching into other modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "iic_helpers"
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_only_the_checkpoint_module_calls_torch_load() -> None:
+    callers = [
+        str(p.relative_to(PACKAGE))
+        for p in _modules()
+        if "torch.load(" in p.read_text() and p.name != "checkpoint.py"
+    ]
+    assert callers == [], f"read checkpoints through iic_helpers.checkpoint, not in {callers}"
+
+
+def test_old_checkpoint_names_are_the_checkpoint_modules() -> None:
+    from iic_helpers import checkpoint, finetune, models, retrieval
+    from iic_helpers.models import loading
+
+    for name in ("load_weights", "read_checkpoint", "LoadReport", "CheckpointMismatchError"):
+        assert getattr(models, name) is getattr(checkpoint, name)
+        assert getattr(loading, name) is getattr(checkpoint, name)
+    assert retrieval.load_backbone is checkpoint.load_backbone
+    assert retrieval.backbone_for_checkpoint is checkpoint.backbone_for_checkpoint
+    assert finetune.load_backbone is checkpoint.load_backbone
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                found += [
+                    f"{path.relative_to(PACKAGE)}: {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    assert found == []
+
+
+def test_every_module_lists_its_public_functions_in_all() -> None:
+    missing = []
+    for path in _modules():
+        tree = ast.parse(path.read_text())
+        names = {
+            n.name
+            for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")
+        }
+        declared: set[str] = set()
+        for n in tree.body:
+            if isinstance(n, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets
+            ):
+                declared = set(ast.literal_eval(n.value))
+        if names and not declared:
+            missing.append(f"{path.relative_to(PACKAGE)}: no __all__")
+        elif names - declared:
+            missing.append(f"{path.relative_to(PACKAGE)}: {sorted(names - declared)}")
+    assert missing == []
