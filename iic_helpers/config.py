@@ -12,13 +12,21 @@ import json
 import os
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["Config", "PRESETS", "make_config", "parse_overrides", "resolve_device", "quick_mode"]
+__all__ = [
+    "Config",
+    "PRESETS",
+    "epoch_seed",
+    "make_config",
+    "parse_overrides",
+    "quick_mode",
+    "resolve_device",
+]
 
 
 @dataclass
@@ -84,7 +92,6 @@ class Config:
     sync_batchnorm: bool = False  # torchrun: BatchNorm over the global batch (CUDA only)
     cpu_bf16: bool = False  # bf16 autocast on the CPU as well (off: benchmarks/RESULTS.md)
     save_every: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,7 +101,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
-        """A saved configuration; fields it lacks (older runs) come from its own preset."""
+        """A saved configuration; fields it lacks (older runs) come from its own preset.
+
+        Older runs also saved an always-empty ``extra`` field that nothing read; an empty
+        one is dropped.
+        """
+        values = {k: v for k, v in values.items() if not (k == "extra" and v == {})}
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
@@ -214,3 +226,21 @@ def resolve_device(device: str = "auto") -> torch.device:
 def quick_mode(default: bool = False) -> bool:
     """True when the environment variable ``IIC_QUICK=1`` is set (CI), else ``default``."""
     return os.environ.get("IIC_QUICK", "") == "1" or default
+
+
+def epoch_seed(
+    seed: int, epoch: int, *, seed_stride: int = 1_000_003, epoch_stride: int = 7919
+) -> int:
+    """The seed of one epoch's randomness, the one formula every training loop uses:
+    ``(seed * seed_stride + epoch * epoch_stride) mod 2**31``.
+
+    Pretraining uses the default strides; fine-tuning keeps the strides its recorded
+    numbers were made with (``epoch_stride=1`` for its torch seed, both strides 1 for its
+    sampler), so the shipped checkpoints and the ablation table are unchanged.
+
+    >>> epoch_seed(632, 3)
+    632025653
+    >>> epoch_seed(0, 5, seed_stride=1, epoch_stride=1)
+    5
+    """
+    return (seed * seed_stride + epoch * epoch_stride) % (2**31)

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from .checkpoint import load_backbone, save_checkpoint, source_name
-from .config import Config, resolve_device
+from .config import Config, epoch_seed, resolve_device
 from .data.builders import clip_dataset, resolve_data_root
 from .data.splits import read_classes, split_format
 from .distributed import (
@@ -272,7 +272,7 @@ def finetune(
     rank = 0 if ctx is None else ctx.rank
     for epoch in bar:
         start = time.perf_counter()
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch + rank)
+        torch.manual_seed(epoch_seed(cfg.seed, epoch, epoch_stride=1) + rank)
         sampler = None
         if ctx is not None:
             sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, seed=cfg.seed)
@@ -283,7 +283,9 @@ def finetune(
             shuffle=sampler is None,
             sampler=sampler,
             num_workers=cfg.num_workers,
-            generator=torch.Generator().manual_seed(cfg.seed + epoch + rank),
+            generator=torch.Generator().manual_seed(
+                epoch_seed(cfg.seed, epoch, seed_stride=1, epoch_stride=1) + rank
+            ),
         )
         engine.train()
         total_loss, correct, seen = 0.0, 0, 0

@@ -1,4 +1,4 @@
-"""Training loops: IIC / CMC pretraining (and, later, fine-tuning and the linear probe).
+"""IIC / CMC pretraining (fine-tuning and the linear probe are in :mod:`iic_helpers.finetune`).
 
 ``pretrain(cfg)`` follows the original ``train_ssl.py`` step for step: one shared backbone
 encodes the RGB clip (view 1), view 2 (residual frames, the RGB clip again, or flow) and the
@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import Config, resolve_device
+from .config import Config, epoch_seed, resolve_device
 from .data.builders import clip_dataset
 from .distributed import (
     DistContext,
@@ -250,10 +250,6 @@ def uses_bf16(cfg: Config, device: torch.device) -> bool:
     Both are off in the ``paper`` preset (the original trains in fp32).
     """
     return (cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu")
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**31)
 
 
 def _global_draws(
@@ -520,7 +516,7 @@ def pretrain(
     bar = tqdm(epochs, desc=f"pretrain {cfg.intra_negative}", disable=not (progress and main))
     for epoch in bar:
         start = time.perf_counter()
-        seed = _epoch_seed(cfg.seed, epoch)
+        seed = epoch_seed(cfg.seed, epoch)
         rank = 0 if ctx is None else ctx.rank
         torch.manual_seed(seed + rank)  # clip positions and crops differ between ranks
         sampler = None

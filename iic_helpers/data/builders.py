@@ -9,8 +9,8 @@ frame (``drop_last_frame``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from ..config import Config
 from ..paths import repo_path
 from .dataset import ClipDataset
 from .splits import read_split
@@ -39,7 +39,7 @@ def resolve_data_root(data_root: str | Path) -> Path:
 
 
 def clip_dataset(
-    cfg: Any,
+    cfg: Config,
     subset: str = "train",
     mode: str = "train",
     *,
