@@ -162,12 +162,12 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .finetune import finetune
-    from .runs import read_results
+    from .runs import finetune_run_dir, read_results
 
     cfg = config_from_args(args)
     if args.epochs is not None:  # --epochs is the fine-tuning length here
         cfg = cfg.replace(ft_epochs=args.epochs)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{cfg.preset}-finetune"
+    run_dir = Path(args.run_dir) if args.run_dir else finetune_run_dir(cfg)
     start = time.perf_counter()
     finetune(cfg, args.checkpoint, run_dir)
     result = read_results(run_dir)["finetune"]
@@ -200,11 +200,12 @@ def cmd_linear_probe(args: argparse.Namespace) -> int:
 
 def cmd_ablation(args: argparse.Namespace) -> int:
     from .ablation import run_ablation
+    from .runs import ABLATION_RUN_DIR
 
     cfg = config_from_args(args)
     start = time.perf_counter()
     run_ablation(
-        cfg, args.variants, args.seeds, root=args.run_dir or "runs/ablation", out_dir=args.out
+        cfg, args.variants, args.seeds, root=args.run_dir or ABLATION_RUN_DIR, out_dir=args.out
     )
     print(
         f"ablation: done in {(time.perf_counter() - start) / 60:.0f} min; wrote "

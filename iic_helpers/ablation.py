@@ -29,7 +29,7 @@ from .config import Config
 from .data.builders import resolve_data_root
 from .finetune import finetune, linear_probe
 from .retrieval import run_retrieval
-from .runs import locks_run_dir, read_results, update_results
+from .runs import ABLATION_RUN_DIR, locks_run_dir, read_results, update_results
 from .train import pretrain, read_history
 
 __all__ = [
@@ -169,7 +169,7 @@ def run_ablation(
     variants: Sequence[str] = DEFAULT_VARIANTS,
     seeds: Sequence[int] = (0, 1, 2),
     *,
-    root: str | Path = "runs/ablation",
+    root: str | Path = ABLATION_RUN_DIR,
     out_dir: str | Path = "results",
     progress: bool = False,
 ) -> dict[str, Any]:

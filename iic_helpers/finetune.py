@@ -40,7 +40,7 @@ from .distributed import (
 )
 from .features import check_finite, extract_features
 from .probe import linear_probe_accuracy
-from .runs import append_csv_row, locks_run_dir, update_results
+from .runs import append_csv_row, finetune_run_dir, locks_run_dir, update_results
 from .views import residual
 
 __all__ = [
@@ -202,7 +202,7 @@ def is_better(row: dict[str, float], best: dict[str, float] | None, selection: s
     return row["val_acc"] > best["val_acc"]
 
 
-@locks_run_dir("finetune", lambda cfg, **_: Path("runs") / f"{cfg.preset}-finetune")
+@locks_run_dir("finetune", lambda cfg, **_: finetune_run_dir(cfg))
 def finetune(
     cfg: Config,
     checkpoint: str | Path | dict | None = None,
@@ -223,7 +223,7 @@ def finetune(
     clips, the original's default; ``"rgb"``). ``on_epoch_end`` is called with each epoch's
     history row (e.g. to print progress).
     """
-    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"{cfg.preset}-finetune"
+    run_dir = Path(run_dir) if run_dir is not None else finetune_run_dir(cfg)
     ctx = setup(cfg.device)  # torchrun: data-parallel, global batch cfg.batch_size
     main = ctx is None or ctx.is_main  # only rank 0 writes
     if main:

@@ -28,8 +28,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .checkpoint import atomic_write_text, load_checkpoint
+from .config import Config
 
 __all__ = [
+    "ABLATION_RUN_DIR",
+    "RUNS_DIR",
+    "finetune_run_dir",
+    "pretrain_run_dir",
     "LOCK_NAME",
     "RunLockedError",
     "adopt_checkpoint",
@@ -206,6 +211,25 @@ def locks_run_dir(command: str, default: Callable[..., Path | None]) -> Callable
     return wrap
 
 
+#: Folder of every default run directory: the one place their names are built is below.
+RUNS_DIR = Path("runs")
+
+
+def pretrain_run_dir(cfg: Config, kind: str = "pretrain") -> Path:
+    """Where pretraining without ``--run-dir`` writes:
+    ``runs/<preset>-<kind>-<intra>-<view2>-s<seed>``."""
+    return RUNS_DIR / f"{cfg.preset}-{kind}-{cfg.intra_negative}-{cfg.view2}-s{cfg.seed}"
+
+
+def finetune_run_dir(cfg: Config) -> Path:
+    """Where fine-tuning without ``--run-dir`` writes: ``runs/<preset>-finetune``."""
+    return RUNS_DIR / f"{cfg.preset}-finetune"
+
+
+#: Where the ablation's runs go without ``--run-dir``.
+ABLATION_RUN_DIR = RUNS_DIR / "ablation"
+
+
 def eval_run_dir(
     checkpoint: str | os.PathLike[str] | None, kind: str, preset: str, seed: int
 ) -> Path:
@@ -217,12 +241,12 @@ def eval_run_dir(
     results file and the git-tracked ``checkpoints/`` folder is never written to.
     """
     if checkpoint is None:
-        return Path("runs") / f"{preset}-{kind}-random-s{seed}"
+        return RUNS_DIR / f"{preset}-{kind}-random-s{seed}"
     path = Path(checkpoint)
     if path.name == "checkpoint.pt":
         return path.parent
     tag = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
-    return Path("runs") / f"{kind}-{path.stem}-{tag}"
+    return RUNS_DIR / f"{kind}-{path.stem}-{tag}"
 
 
 def append_csv_row(path: Path, fields: Sequence[str], row: Mapping[str, Any]) -> None:

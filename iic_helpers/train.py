@@ -50,7 +50,7 @@ from .negatives import (
     shuffle_chunk_order,
     shuffle_chunks,
 )
-from .runs import locks_run_dir, read_csv_rows, write_csv_rows
+from .runs import locks_run_dir, pretrain_run_dir, read_csv_rows, write_csv_rows
 from .views import residual
 
 __all__ = [
@@ -109,8 +109,8 @@ def train_list_fingerprint(records: Any) -> dict[str, Any]:
 
 
 def default_run_dir(cfg: Config, kind: str = "pretrain") -> Path:
-    """``runs/<preset>-<kind>-<intra>-<view2>-s<seed>``."""
-    return Path("runs") / f"{cfg.preset}-{kind}-{cfg.intra_negative}-{cfg.view2}-s{cfg.seed}"
+    """``runs/<preset>-<kind>-<intra>-<view2>-s<seed>`` (:func:`~.runs.pretrain_run_dir`)."""
+    return pretrain_run_dir(cfg, kind)
 
 
 class PretrainState:
