@@ -7,6 +7,7 @@ extraction in :mod:`iic_helpers.features`, building the backbone a checkpoint ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import numpy as np
 
 from .checkpoint import backbone_for_checkpoint, load_backbone, model_source, source_name
 from .config import Config, resolve_device
-from .data.builders import clip_dataset
+from .data.builders import clip_dataset, resolve_data_root
+from .data.splits import VideoRecord
 from .features import (
     FEATURE_KINDS,
     RETRIEVAL_VIEWS,
@@ -114,6 +116,7 @@ def run_retrieval(
     ``"merged"``). Returns that dict.
     """
     device = resolve_device(cfg.device)
+    root = resolve_data_root(cfg.data_root)
     model, obj = load_backbone(cfg, checkpoint)
     name, width = backbone_for_checkpoint(obj, cfg)
     view2 = checkpoint_view2(obj, cfg)
@@ -154,19 +157,49 @@ def run_retrieval(
             run_dir / "retrieval_features.npz",
             query_labels=query_labels,
             gallery_labels=gallery_labels,
-            query_paths=np.array([str(r.path) for r in query_set.records]),
-            gallery_paths=np.array([str(r.path) for r in gallery_set.records]),
+            data_root=np.array(str(cfg.data_root)),
+            data_root_resolved=np.array(str(root.resolve())),
+            query_paths=np.array(_root_relative(query_set.records, root)),
+            gallery_paths=np.array(_root_relative(gallery_set.records, root)),
             **{f"query_{v}": query[v] for v in ("rgb", view2)},
             **{f"gallery_{v}": gallery[v] for v in ("rgb", view2)},
         )
     return results
 
 
-def load_retrieval_features(run_dir: str | Path) -> dict[str, np.ndarray]:
+def _root_relative(records: Sequence[VideoRecord], root: Path) -> list[str]:
+    """Each record's video path relative to the dataset root (``videos/<Class>/<file>``),
+    so that a features file does not depend on the working directory it was written from."""
+    base = root.resolve()
+    out = []
+    for r in records:
+        path = Path(r.path).resolve()
+        out.append(str(path.relative_to(base)) if path.is_relative_to(base) else str(path))
+    return out
+
+
+def load_retrieval_features(
+    run_dir: str | Path, data_root: str | Path | None = None
+) -> dict[str, np.ndarray]:
     """What :func:`run_retrieval` saved: ``{query,gallery}_{rgb,<view2>,labels,paths}`` arrays
-    (``<view2>`` is ``res``, ``u`` or ``v``)."""
+    (``<view2>`` is ``res``, ``u`` or ``v``).
+
+    The file stores video paths relative to the dataset root; they come back resolved against
+    ``data_root`` (default: the root the features were computed on), so they can be read
+    from any working directory.
+    """
     path = Path(run_dir) / "retrieval_features.npz"
     if not path.exists():
         raise FileNotFoundError(f"no features at {path}: run retrieval first (notebook 03)")
     with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+        feats = {key: data[key] for key in data.files}
+    stored_root = feats.pop("data_root", None)
+    resolved = feats.pop("data_root_resolved", None)
+    if stored_root is not None or data_root is not None:
+        base = resolve_data_root(data_root if data_root is not None else str(stored_root))
+        if data_root is None and not base.is_dir() and resolved is not None:
+            base = Path(str(resolved))  # a root given relative to another working directory
+        base = base.resolve()
+        for key in ("query_paths", "gallery_paths"):
+            feats[key] = np.array([str(base / p) for p in feats[key]])
+    return feats

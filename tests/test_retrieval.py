@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,37 @@ def test_chance_topk_is_the_hypergeometric_hit_rate() -> None:
     assert np.mean(sims) == pytest.approx(chance_topk(queries, labels, ks=(5,))[5], abs=0.01)
     with pytest.raises(ValueError, match="positive"):
         chance_topk([0], gallery, ks=(0,))
+
+
+def test_features_file_paths_are_relative_to_the_dataset_root(
+    tiny_root, tmp_path, monkeypatch
+) -> None:
+    """``retrieval_features.npz`` names videos relative to the dataset root, not to the
+    working directory, and the reader resolves them from any working directory."""
+    import os
+
+    from iic_helpers.config import make_config
+    from iic_helpers.retrieval import load_retrieval_features, run_retrieval
+
+    monkeypatch.chdir(tiny_root.parent)
+    cfg = make_config(
+        "tiny",
+        data_root=tiny_root.name,
+        clip_len=8,
+        resize=(18, 24),
+        crop=16,
+        width=4,
+        eval_clips=1,
+        retrieval_features="pool",
+    )
+    run_retrieval(cfg, None, tmp_path / "run", max_videos=4, progress=False)
+    with np.load(tmp_path / "run" / "retrieval_features.npz") as saved:
+        stored = [str(p) for p in saved["query_paths"]]
+    assert stored and all(p.startswith("videos" + os.sep) for p in stored)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for given in (None, tiny_root):  # the root it was computed on, or one named explicitly
+        feats = load_retrieval_features(tmp_path / "run", data_root=given)
+        paths = [*feats["query_paths"], *feats["gallery_paths"]]
+        assert all(Path(p).is_file() for p in paths)
