@@ -1,9 +1,10 @@
 """Command line: ``python -m iic_helpers COMMAND`` (see ``--help``).
 
 Commands: ``make-synthetic``, ``validate``, ``flow``, ``pretrain``, ``retrieve``,
-``finetune``, ``linear-probe``, ``ablation``, ``explore``. Common flags:
-``--preset``, ``--data-root``, ``--run-dir``, ``--epochs N`` (total), ``--seed``,
-``--set FIELD=VALUE`` (any preset field, repeatable), ``--debug``. Every command prints
+``finetune``, ``linear-probe``, ``ablation``, ``explore``. Every command takes
+``--preset``, ``--data-root``, ``--set FIELD=VALUE`` (any preset field, repeatable) and
+``--debug``; each also takes those of ``--run-dir``, ``--epochs N``, ``--seed``,
+``--device``, ``--threads`` it reads (:data:`COMMAND_FLAGS`). Every command prints
 what it did and where it wrote it, and on an expected error (bad input, unreadable video,
 split or config error, broken checkpoint, a run directory in use) prints a one-line reason
 and exits 2; ``--debug`` shows the traceback instead.
@@ -23,6 +24,7 @@ from pathlib import Path
 from .config import PRESETS, Config, make_config, parse_overrides
 
 __all__ = [
+    "COMMAND_FLAGS",
     "config_from_args",
     "cmd_make_synthetic",
     "cmd_validate",
@@ -32,6 +34,7 @@ __all__ = [
     "cmd_finetune",
     "cmd_linear_probe",
     "cmd_ablation",
+    "cmd_explore",
     "build_parser",
     "expected_errors",
     "error_line",
@@ -39,16 +42,39 @@ __all__ = [
 ]
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+#: The optional common flags each command reads (``--preset``, ``--data-root``, ``--set`` and
+#: ``--debug`` are on every command).
+COMMAND_FLAGS: dict[str, tuple[str, ...]] = {
+    "make-synthetic": ("seed",),
+    "validate": (),
+    "flow": (),
+    "pretrain": ("run-dir", "epochs", "seed", "device", "threads"),
+    "retrieve": ("run-dir", "seed", "device", "threads"),
+    "finetune": ("run-dir", "epochs", "seed", "device", "threads"),
+    "linear-probe": ("run-dir", "seed", "device", "threads"),
+    "ablation": ("run-dir", "epochs", "device", "threads"),
+    "explore": ("seed", "device", "threads"),
+}
+
+
+def _common(parser: argparse.ArgumentParser, command: str) -> None:
+    """The shared flags, only those ``command`` reads (:data:`COMMAND_FLAGS`)."""
+    wanted = COMMAND_FLAGS[command]
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--data-root", help="dataset root (splits/, videos/)")
-    parser.add_argument("--run-dir", help="where the run's files go")
-    parser.add_argument("--epochs", type=int, help="total number of epochs")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
-    parser.add_argument(
-        "--threads", type=int, help="torch CPU threads (1 is fastest for the tiny preset)"
-    )
+    if "run-dir" in wanted:
+        parser.add_argument("--run-dir", help="where the run's files go")
+    if "epochs" in wanted:
+        what = "fine-tuning epochs" if command == "finetune" else "total number of epochs"
+        parser.add_argument("--epochs", type=int, help=what)
+    if "seed" in wanted:
+        parser.add_argument("--seed", type=int)
+    if "device" in wanted:
+        parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
+    if "threads" in wanted:
+        parser.add_argument(
+            "--threads", type=int, help="torch CPU threads (1 is fastest for the tiny preset)"
+        )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a field"
     )
@@ -295,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        _common(p)
+        _common(p, name)
         if name == "make-synthetic":
             p.add_argument("--overwrite", action="store_true")
             p.add_argument(
@@ -366,7 +392,7 @@ def error_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads:
+    if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
