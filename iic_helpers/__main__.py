@@ -24,6 +24,7 @@ from pathlib import Path
 from .config import PRESETS, Config, make_config, parse_overrides
 
 __all__ = [
+    "shown",
     "COMMAND_FLAGS",
     "config_from_args",
     "cmd_make_synthetic",
@@ -83,6 +84,17 @@ def _common(parser: argparse.ArgumentParser, command: str) -> None:
     )
 
 
+#: The repository this package lives in (paths inside it are printed relative to it).
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """How the command line prints a path: relative to the repository when inside it (so
+    that output does not show this machine's folders), else as given."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(_REPO)) if resolved.is_relative_to(_REPO) else str(path)
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     overrides: dict[str, object] = parse_overrides(args.set)
     for flag, name in (
@@ -104,7 +116,7 @@ def cmd_make_synthetic(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     options = {k: int(v) for k, v in parse_overrides(args.option).items()}
     root = make_synthetic_dataset(cfg.data_root, seed=cfg.seed, overwrite=args.overwrite, **options)
-    print(f"make-synthetic: dataset ready at {root} ({time.perf_counter() - start:.1f} s)")
+    print(f"make-synthetic: dataset ready at {shown(root)} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -130,7 +142,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
     counts = write_flow_for_records(records, method=args.method)
     print(
         f"flow: {counts['written']} videos written, {counts['skipped']} already done, "
-        f"in {time.perf_counter() - start:.0f} s -> {root / 'flow'}/u, /v"
+        f"in {time.perf_counter() - start:.0f} s -> {shown(root / 'flow')}/u, /v"
     )
     return 0
 
@@ -146,8 +158,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     pretrain(cfg, run_dir, resume=args.resume)
     print(
         f"pretrain: {cfg.epochs} epochs done in {time.perf_counter() - start:.0f} s; "
-        f"wrote {run_dir / 'checkpoint.pt'}, {run_dir / 'history.csv'}, "
-        f"{run_dir / 'config.json'}"
+        f"wrote {shown(run_dir / 'checkpoint.pt')}, {shown(run_dir / 'history.csv')}, "
+        f"{shown(run_dir / 'config.json')}"
     )
     return 0
 
@@ -182,7 +194,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
             {"retrieval": results["retrieval"], "chance_top1": results["chance_top1"]}, indent=2
         )
     )
-    print(f"retrieve: wrote {run_dir / 'results.json'}")
+    print(f"retrieve: wrote {shown(run_dir / 'results.json')}")
     return 0
 
 
@@ -200,8 +212,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     print(
         f"finetune: test accuracy {100 * result['test_accuracy']:.1f} % "
         f"(best validation epoch {result['best_epoch']}, init: {result['init']}) in "
-        f"{time.perf_counter() - start:.0f} s; wrote {run_dir / 'results.json'}, "
-        f"{run_dir / 'best.pt'}, {run_dir / 'history.csv'}"
+        f"{time.perf_counter() - start:.0f} s; wrote {shown(run_dir / 'results.json')}, "
+        f"{shown(run_dir / 'best.pt')}, {shown(run_dir / 'history.csv')}"
     )
     return 0
 
@@ -219,7 +231,7 @@ def cmd_linear_probe(args: argparse.Namespace) -> int:
     result = linear_probe(cfg, args.checkpoint, run_dir)["linear_probe"]
     print(
         f"linear-probe: test accuracy {100 * result['accuracy']:.1f} % ({result['init']}); "
-        f"wrote {run_dir / 'results.json'}"
+        f"wrote {shown(run_dir / 'results.json')}"
     )
     return 0
 
@@ -235,7 +247,7 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     )
     print(
         f"ablation: done in {(time.perf_counter() - start) / 60:.0f} min; wrote "
-        f"{Path(args.out) / 'ablation.md'} and {Path(args.out) / 'ablation.json'}"
+        f"{shown(Path(args.out) / 'ablation.md')} and {shown(Path(args.out) / 'ablation.json')}"
     )
     return 0
 

@@ -92,3 +92,13 @@ def test_every_cli_command_takes_only_the_flags_it_reads() -> None:
     for command, flags in ignored.items():
         with pytest.raises(SystemExit):
             parser.parse_args([command, *flags])
+
+
+def test_cli_prints_paths_inside_the_repository_relative_to_it(tmp_path) -> None:
+    from iic_helpers.__main__ import shown
+
+    repo = PACKAGE.parent
+    assert shown(repo / "runs" / "tiny-finetune" / "results.json") == str(
+        Path("runs") / "tiny-finetune" / "results.json"
+    )
+    assert shown(tmp_path / "x.pt") == str(tmp_path / "x.pt")
