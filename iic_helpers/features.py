@@ -75,7 +75,7 @@ def extract_features(
             items being dicts ``{view: clips}``).
         features: ``"conv5"`` or ``"pool"`` (see :func:`clip_features`).
         source: the checkpoint named when features are not finite (default: the model's
-            ``checkpoint_source``, set by :func:`load_backbone`).
+            ``checkpoint_source``, set by :func:`~iic_helpers.checkpoint.load_backbone`).
 
     Returns:
         ``({view: (N, N_clips, D) float32}, labels (N,) int64)``; no video is dropped.

@@ -1,5 +1,8 @@
-"""Run-directory files shared by every command: ``history.csv`` rows, ``results.json``, and
-the lock that makes one process the only writer of a run directory.
+"""Run directories shared by every command: their default names (built only here:
+:data:`RUNS_DIR`, :func:`pretrain_run_dir`, :func:`finetune_run_dir`, :func:`eval_run_dir`),
+``history.csv`` rows, ``results.json``, a shipped checkpoint adopted as a run
+(:func:`adopt_checkpoint`), and the lock that makes one process the only writer of a run
+directory.
 
 :func:`run_lock` creates ``<run_dir>/run.lock`` exclusively (``O_CREAT | O_EXCL``) holding the
 PID, host and command of its owner, and keeps an ``fcntl`` lock on it while the run lasts. A
