@@ -196,9 +196,12 @@ def load_retrieval_features(
     stored_root = feats.pop("data_root", None)
     resolved = feats.pop("data_root_resolved", None)
     if stored_root is not None or data_root is not None:
-        base = resolve_data_root(data_root if data_root is not None else str(stored_root))
-        if data_root is None and not base.is_dir() and resolved is not None:
-            base = Path(str(resolved))  # a root given relative to another working directory
+        if data_root is not None:
+            base = resolve_data_root(data_root)
+        elif resolved is not None and Path(str(resolved)).is_dir():
+            base = Path(str(resolved))  # the root the features were computed on
+        else:  # moved since: the root as configured
+            base = resolve_data_root(str(stored_root))
         base = base.resolve()
         for key in ("query_paths", "gallery_paths"):
             feats[key] = np.array([str(base / p) for p in feats[key]])
