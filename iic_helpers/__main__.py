@@ -276,8 +276,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     size = out.stat().st_size / 1e6
     print(
         f"explore: {len(args.checkpoint)} panel(s), {args.split} videos, {args.method}, in "
-        f"{time.perf_counter() - start:.0f} s; wrote {out} ({size:.1f} MB, works offline); "
-        f"cache in {args.cache_dir}"
+        f"{time.perf_counter() - start:.0f} s; wrote {shown(out)} ({size:.1f} MB, works offline); "
+        f"cache in {shown(args.cache_dir)}"
     )
     return 0
 

@@ -26,6 +26,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+
+from ..animation import gif_data_uri
+from ..checkpoint import load_backbone
+from ..config import resolve_device
+from ..data import read_split, read_video, resolve_data_root
+from ..data.builders import clip_dataset
+from ..embed import project
+from ..features import extract_features, merge_views
+from ..metrics import nearest_neighbours, video_features
+from ..negatives import intra_negative
 
 __all__ = [
     "EXTRA_KINDS",
@@ -105,7 +116,6 @@ def check_data_root(root: Path, records: Sequence[Any]) -> None:
 
 
 def _records(cfg: Any, split: str, max_videos: int | None) -> list[tuple[str, Any]]:
-    from ..data import read_split, resolve_data_root
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -161,7 +171,6 @@ def load_model(cfg: Any, checkpoint: str | Path) -> torch.nn.Module:
     Raises a one-line ``ValueError`` for a missing file or a checkpoint whose weights do not
     fit the architecture it names (or the preset's, when it names none).
     """
-    from ..retrieval import load_backbone
 
     if str(checkpoint) == RANDOM:
         return load_backbone(cfg, None)[0]
@@ -192,7 +201,6 @@ class _Transformed(torch.utils.data.Dataset):
         return len(self.base)  # type: ignore[arg-type]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
-        from ..negatives import intra_negative
 
         clips, label, index = self.base[i]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
@@ -200,7 +208,6 @@ class _Transformed(torch.utils.data.Dataset):
 
 
 def _view_features(feats: dict[str, np.ndarray], view: str) -> np.ndarray:
-    from ..retrieval import merge_views, video_features
 
     chosen = merge_views(feats) if view == "merged" else feats[view]
     return video_features(chosen).numpy()
@@ -210,9 +217,6 @@ def _extract(
     model: torch.nn.Module, cfg: Any, split: str, view: str, extras: Sequence[str], **kwargs: Any
 ) -> dict[str, np.ndarray]:
     """``{"videos": (N, D), kind: (N, D) ...}`` video features (clip-averaged)."""
-    from ..config import resolve_device
-    from ..data.builders import clip_dataset
-    from ..retrieval import extract_features
 
     max_videos = kwargs.pop("max_videos", None)
     options = dict(
@@ -255,7 +259,6 @@ def _write(tmp: str, save: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _features_key(cfg: Any, split: str, view: str, extras: Sequence[str], max_videos: Any) -> str:
-    from ..data import resolve_data_root
 
     root = resolve_data_root(cfg.data_root).resolve()
     return _hash(
@@ -291,7 +294,6 @@ def cached_projection(
     features: np.ndarray, method: str, seed: int, path: Path
 ) -> np.ndarray:  # fmt: skip
     """:func:`iic_helpers.embed.project` of ``features``, read from ``path`` when cached."""
-    from ..embed import project
 
     if path.is_file():
         xy = np.load(path)
@@ -304,7 +306,6 @@ def cached_projection(
 
 def neighbours_of(features: np.ndarray, k: int) -> np.ndarray:
     """``(N, k)`` nearest other videos by cosine distance (retrieval's ``nearest_neighbours``)."""
-    from ..retrieval import nearest_neighbours
 
     k = min(k, len(features) - 1)
     idx, _ = nearest_neighbours(features, features, k + 1)
@@ -392,10 +393,6 @@ def add_thumbnails(
 ) -> VideoTable:
     """Fill ``table.thumbnails`` with looping GIFs (``≤ max_frames`` frames, ``≤ max_size`` px)
     for :func:`thumbnail_sample` of the videos; cached in ``cache_root`` by video list."""
-    from tqdm.auto import tqdm
-
-    from ..animation import gif_data_uri
-    from ..data import read_video
 
     if max_frames > 16 or max_size > 96:
         raise ValueError("thumbnails are at most 16 frames of at most 96 px")
