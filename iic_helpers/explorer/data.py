@@ -49,6 +49,12 @@ __all__ = [
     "load_model",
     "panel_for_checkpoint",
     "video_table",
+    "cached_features",
+    "cached_projection",
+    "neighbours_of",
+    "cached_neighbours",
+    "thumbnail_sample",
+    "add_thumbnails",
 ]
 
 SPLITS = ("test", "train", "both")

@@ -19,7 +19,13 @@ import numpy as np
 
 from .data import Panel, VideoTable
 
-__all__ = ["COLOR_MODES", "build_layout", "page_html", "write_page"]
+__all__ = [
+    "COLOR_MODES",
+    "build_layout",
+    "page_html",
+    "write_page",
+    "check_writable",
+]
 
 COLOR_MODES = ("class", "group", "split")
 EXTRA_MARKERS = {"repeat": "x", "shuffle": "triangle", "residual": "square"}
