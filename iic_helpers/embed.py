@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .negatives import intra_negative
+
 __all__ = [
     "PCA_DIMS",
     "PROJECTIONS",
@@ -164,8 +166,6 @@ def negative_similarity(
         ``(B,)`` similarities; near 1 means the network cannot tell the clip from its
         motion-broken version (appearance only), lower means it encodes motion.
     """
-    from .negatives import intra_negative
-
     model.eval()
     negatives = intra_negative(clips, kind, torch.Generator().manual_seed(seed))
     with torch.no_grad():

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
+from tqdm.auto import tqdm
 
 from .splits import VideoRecord
 from .transforms import ClipTransform, to_clip, to_video
@@ -243,7 +244,6 @@ class ClipDataset(Dataset):
         Call before building a DataLoader so that workers inherit the decoded frames.
         Memory: ``N_frames * H * W * 3`` bytes per video and view.
         """
-        from tqdm.auto import tqdm
 
         self.cache = True
         for index in tqdm(range(len(self)), desc="decoding", disable=not progress):

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .splits import VideoRecord
 from .video import read_video
@@ -124,7 +125,6 @@ def write_flow_for_records(
     Returns:
         ``{"written": n, "skipped": m}``.
     """
-    from tqdm.auto import tqdm
 
     counts = {"written": 0, "skipped": 0}
     for record in tqdm(records, desc="optical flow", disable=not progress):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from tqdm.auto import tqdm
+
 from .splits import VideoRecord, read_classes, read_split
 from .video import VideoReadError, probe_video, read_frames
 
@@ -265,7 +267,6 @@ def validate_dataset(
     Raises:
         FileNotFoundError, SplitFormatError: the split lists themselves are missing or bad.
     """
-    from tqdm.auto import tqdm
 
     root = Path(root)
     lists = {subset: read_split(root, split, subset) for subset in subsets}
