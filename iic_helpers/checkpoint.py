@@ -48,16 +48,14 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .config import Config
 from .models import build_backbone
-
-if TYPE_CHECKING:
-    from .config import Config
 
 __all__ = [
     "DIGEST_KEY",
