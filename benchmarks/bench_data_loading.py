@@ -59,7 +59,7 @@ from iic_helpers.data import (
     train_transform,
     write_video,
 )
-from iic_helpers.data import video as video_module
+from iic_helpers.data import video_reading as video_module
 from iic_helpers.data.video import RESIZE_GOP
 
 SYNTHETIC_ROOT = REPO / "data" / "synthetic"
