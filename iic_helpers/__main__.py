@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import PRESETS, Config, make_config, parse_overrides
+from .paths import REPO_ROOT
 
 __all__ = [
     "shown",
@@ -84,15 +85,11 @@ def _common(parser: argparse.ArgumentParser, command: str) -> None:
     )
 
 
-#: The repository this package lives in (paths inside it are printed relative to it).
-_REPO = Path(__file__).resolve().parents[1]
-
-
 def shown(path: str | os.PathLike[str]) -> str:
     """How the command line prints a path: relative to the repository when inside it (so
     that output does not show this machine's folders), else as given."""
     resolved = Path(path).resolve()
-    return str(resolved.relative_to(_REPO)) if resolved.is_relative_to(_REPO) else str(path)
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
