@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MemoryBankNCE", "NCESoftmaxLoss", "NCECriterion", "NCE_EPS"]
+__all__ = ["momentum_update", "MemoryBankNCE", "NCESoftmaxLoss", "NCECriterion", "NCE_EPS"]
 
 #: Constant of the original ``NCECriterion``.
 NCE_EPS = 1e-7
@@ -270,10 +270,10 @@ class MemoryBankNCE(nn.Module):
         feat_neg: torch.Tensor | None,
     ) -> None:
         momentum = self.momentum
-        _momentum_update(self.memory_v1, index, feat_v1, momentum)
-        _momentum_update(self.memory_v2, index, feat_v2, momentum)
+        momentum_update(self.memory_v1, index, feat_v1, momentum)
+        momentum_update(self.memory_v2, index, feat_v2, momentum)
         if self.intra_negative and feat_neg is not None:
-            _momentum_update(self.memory_neg, index, feat_neg, momentum)
+            momentum_update(self.memory_neg, index, feat_neg, momentum)
 
     def reset_normalisation(self) -> None:
         """Forget ``Z`` (NCE mode) so that the next call sets it again."""
@@ -308,7 +308,7 @@ def _bank_scores(memory: torch.Tensor, idx: torch.Tensor, feat: torch.Tensor) ->
     return torch.bmm(weight, feat.view(batch, -1, 1))
 
 
-def _momentum_update(
+def momentum_update(
     memory: torch.Tensor, index: torch.Tensor, feat: torch.Tensor, momentum: float
 ) -> None:
     """``memory[index] <- normalise(m * memory[index] + (1 - m) * feat)`` in place."""

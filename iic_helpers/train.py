@@ -64,6 +64,7 @@ __all__ = [
     "NonFiniteLossError",
     "LargeKWarning",
     "train_list_fingerprint",
+    "negative_fn_name",
     "uses_bf16",
     "pretrain_step",
     "wrap_data_parallel",

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-from ..losses import MemoryBankNCE, _momentum_update
+from ..losses import MemoryBankNCE, momentum_update
 from ._feedback import as_float_tensor, call, diagnose, report, same
 
 __all__ = ["check_scores", "check_bank_update", "reference_scores", "reference_bank_update"]
@@ -143,7 +143,7 @@ def reference_bank_update(
     new ``(N, D)`` tensor (the input is left unchanged).
     """
     out = memory.clone()
-    _momentum_update(out, index, feat, momentum)
+    momentum_update(out, index, feat, momentum)
     return out
 
 
