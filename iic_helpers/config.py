@@ -50,7 +50,8 @@ class Config:
     width: int = 64
     # IIC objective
     view2: str = "res"  # res | rgb | u | v
-    intra_negative: str = "repeat"  # repeat | shuffle | none (= CMC baseline)
+    intra_negative: str = "repeat"  # repeat | shuffle | none (= CMC baseline) | custom
+    intra_negative_fn: str = ""  # with "custom": the name of the user's function (pretrain)
     k: int = 1024
     temperature: float = 0.07
     nce_momentum: float = 0.5

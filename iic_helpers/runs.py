@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from .checkpoint import atomic_write_text, load_checkpoint
 from .config import Config
+from .paths import RUNS
 
 __all__ = [
     "ABLATION_RUN_DIR",
@@ -214,8 +215,10 @@ def locks_run_dir(command: str, default: Callable[..., Path | None]) -> Callable
     return wrap
 
 
-#: Folder of every default run directory: the one place their names are built is below.
-RUNS_DIR = Path("runs")
+#: Folder of every default run directory: the repository's ``runs/`` whatever the working
+#: directory (a ``--run-dir`` given by the user stays relative to where it was typed). The
+#: one place default run-directory names are built is below.
+RUNS_DIR = RUNS
 
 
 def pretrain_run_dir(cfg: Config, kind: str = "pretrain") -> Path:

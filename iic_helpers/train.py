@@ -213,7 +213,7 @@ def _check_pretrain_config(cfg: Config, negative_fn: NegativeFn | None = None) -
         raise ValueError(
             f"intra_negative must be one of {INTRA_CHOICES}, got {cfg.intra_negative!r}"
         )
-    name = cfg.extra.get("intra_negative_fn")
+    name = cfg.intra_negative_fn
     if cfg.intra_negative == "custom" and (
         negative_fn is None or negative_fn_name(negative_fn) != name
     ):
@@ -444,11 +444,12 @@ def pretrain(
         progress: show a tqdm progress bar.
         intra_negative_fn: your own intra-negative, ``(clips, generator) -> clips`` on
             ``(B, C, T, H, W)`` batches; recorded as ``intra_negative="custom"`` with its
-            name in ``config.json`` (``extra["intra_negative_fn"]``); pass it again to resume.
+            name in ``config.json`` (``intra_negative_fn``); pass it again to resume.
     """
     if intra_negative_fn is not None:
-        extra = {**cfg.extra, "intra_negative_fn": negative_fn_name(intra_negative_fn)}
-        cfg = cfg.replace(intra_negative="custom", extra=extra)
+        cfg = cfg.replace(
+            intra_negative="custom", intra_negative_fn=negative_fn_name(intra_negative_fn)
+        )
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     ckpt_path = run_dir / "checkpoint.pt"
     saved = None

@@ -202,7 +202,12 @@ def test_second_writer_is_refused_and_a_stale_lock_is_reported(
 def test_retrieve_without_run_dir_never_writes_beside_a_shipped_checkpoint(
     tiny_root, tmp_path, monkeypatch, capsys
 ) -> None:
+    import iic_helpers.runs as runs
+    from iic_helpers.paths import RUNS
+
+    assert runs.RUNS_DIR == RUNS  # default runs live in the repository's runs/, whatever the CWD
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")  # keep this test's runs here
     shipped = tmp_path / "checkpoints"
     a = _weights_checkpoint(tiny_root, shipped / "a.pt")
     torch.manual_seed(1)

@@ -174,7 +174,7 @@ def test_pretrain_accepts_a_users_intra_negative_function(tiny_root, tmp_path) -
     run = pretrain(cfg, tmp_path / "rev", progress=False, intra_negative_fn=time_reversal)
     saved = json.loads((run / "config.json").read_text())
     assert saved["intra_negative"] == "custom"
-    assert saved["extra"]["intra_negative_fn"] == "time_reversal"
+    assert saved["intra_negative_fn"] == "time_reversal"
     steps = math.ceil(8 / cfg.batch_size)  # tiny_root has 8 training videos
     assert calls == [((cfg.batch_size, 3, cfg.clip_len, cfg.crop, cfg.crop), True)] * steps
     assert "memory_neg" in load_checkpoint(run / "checkpoint.pt")["contrast"]
