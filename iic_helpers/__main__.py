@@ -250,9 +250,10 @@ def cmd_ablation(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from .explorer import explore
+    from .explorer import DEFAULT_CACHE, explore
 
     cfg = config_from_args(args)
+    cache_dir = args.cache_dir or DEFAULT_CACHE
     start = time.perf_counter()
     out = explore(
         cfg,
@@ -268,13 +269,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
         thumb_size=args.thumb_size,
         thumb_frames=args.thumb_frames,
         max_videos=args.max_videos,
-        cache_root=args.cache_dir,
+        cache_root=cache_dir,
     )
     size = out.stat().st_size / 1e6
     print(
         f"explore: {len(args.checkpoint)} panel(s), {args.split} videos, {args.method}, in "
         f"{time.perf_counter() - start:.0f} s; wrote {shown(out)} ({size:.1f} MB, works offline); "
-        f"cache in {shown(args.cache_dir)}"
+        f"cache in {shown(cache_dir)}"
     )
     return 0
 
@@ -308,7 +309,9 @@ def _explore_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--thumb-frames", type=int, default=8, help="thumbnail frames (<= 16)")
     p.add_argument("--max-videos", type=int, help="keep every n-th video, at most this many")
     p.add_argument(
-        "--cache-dir", default="runs/explore-cache", help="features, projections, thumbnails"
+        "--cache-dir",
+        type=Path,
+        help="features, projections, thumbnails (default: the repository's runs/explore-cache)",
     )
 
 

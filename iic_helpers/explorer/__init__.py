@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..paths import RUNS
 from .data import (
     EXTRA_KINDS,
     SPLITS,
@@ -41,7 +42,7 @@ __all__ = [
     "thumbnail_sample",
 ]
 
-DEFAULT_CACHE = Path("runs") / "explore-cache"
+DEFAULT_CACHE = RUNS / "explore-cache"  # the repository's runs/, whatever the CWD
 
 
 def build_explorer(
