@@ -100,7 +100,19 @@ def record_provenance(path: Path, quick: bool, seconds: float) -> None:
 
     nb = nbformat.read(path, as_version=4)
     nb.metadata[PROVENANCE_KEY] = provenance(nb, quick, seconds)
+    papermill_record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):  # no absolute path of the executing machine
+        if key in papermill_record:
+            papermill_record[key] = _relative_to_repo(papermill_record[key])
     nbformat.write(nb, path)
+
+
+def _relative_to_repo(path: str) -> str:
+    """``path`` relative to the repository when inside it, else unchanged."""
+    try:
+        return Path(path).resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return path
 
 
 def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
