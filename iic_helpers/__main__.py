@@ -75,7 +75,10 @@ def _common(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
     if "threads" in wanted:
         parser.add_argument(
-            "--threads", type=int, help="torch CPU threads (1 is fastest for the tiny preset)"
+            "--threads",
+            type=int,
+            help="torch CPU threads (default: every core, fastest on an otherwise idle "
+            "machine; 1 per job when several jobs share the CPU)",
         )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a field"

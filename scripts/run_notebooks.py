@@ -6,12 +6,20 @@ go to ``<run-root>/notebooks/``; figures and artefacts go wherever the notebooks
 them under ``RUN_ROOT``. A failing notebook stops the run with its name and the error.
 
     python scripts/run_notebooks.py --run-root runs/tutorial [--quick] [--only 00 01]
+        [--isa native|avx2] [--timing-json results/tutorial_times/NAME.json]
+
+``--isa avx2`` limits oneDNN, ATen and MKL to AVX2 (:data:`AVX2_ENV`, inherited by the
+kernels), which is how the AVX2 timings were measured on an AVX-512 machine; ``--timing-json``
+writes each notebook's wall time with the machine (:func:`timing_record`), the input of
+``scripts/tutorial_times.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
+import json
 import os
 import sys
 import time
@@ -23,6 +31,13 @@ NOTEBOOKS = REPO / "notebooks"
 PACKAGE = REPO / "iic_helpers"
 #: Notebook metadata key recording what produced the outputs (see `provenance`).
 PROVENANCE_KEY = "iic_tutorial"
+#: Environment that limits oneDNN, ATen and MKL to AVX2; read when torch is imported, so it
+#: is set before the kernels start (``--isa avx2``).
+AVX2_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
 
 
 def package_fingerprint(package: Path = PACKAGE) -> str:
@@ -56,13 +71,48 @@ def machine() -> dict[str, Any]:
 
     return {
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "isa_limits": {
-            name: os.environ[name]
-            for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
-            if name in os.environ
-        },
+        "isa_limits": {name: os.environ[name] for name in AVX2_ENV if name in os.environ},
+        "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+    }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``"unknown"`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def isa_label(record: dict[str, Any]) -> str:
+    """``"AVX512"``, ``"AVX2"`` or ``"AVX2 (emulated)"`` for a :func:`machine` record."""
+    capability = str(record.get("cpu_capability", "?"))
+    limited = record.get("isa_limits", {}).get("ONEDNN_MAX_CPU_ISA")
+    return f"{capability} (emulated)" if limited and capability == "AVX2" else capability
+
+
+def timing_record(executed: list[Path], quick: bool, seconds: float) -> dict[str, Any]:
+    """Each executed notebook's recorded wall time, the total and the machine (JSON-ready)."""
+    import nbformat
+
+    times = {}
+    for path in executed:
+        record = nbformat.read(path, as_version=4).metadata.get(PROVENANCE_KEY, {})
+        times[path.stem] = record.get("seconds")
+    info = machine()
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "quick": quick,
+        "machine": {**info, "isa": isa_label(info)},
+        "notebook_seconds": times,
+        "total_seconds": round(sum(v for v in times.values() if v is not None), 1),
+        "wall_seconds": round(seconds, 1),
     }
 
 
@@ -88,7 +138,7 @@ def timing_table(executed: list[Path]) -> str:
         record = nbformat.read(path, as_version=4).metadata.get(PROVENANCE_KEY, {})
         seconds = float(record.get("seconds", float("nan")))
         total += seconds
-        cpu = record.get("machine", {}).get("cpu_capability", "?")
+        cpu = isa_label(record.get("machine", {}))
         lines.append(f"{path.name:<48} {seconds:>8.0f}  {cpu}")
     lines.append(f"{'total':<48} {total:>8.0f}")
     return "\n".join(lines)
@@ -177,11 +227,31 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="refresh the committed notebooks' outputs (their own default parameters)",
     )
+    parser.add_argument(
+        "--isa",
+        choices=("native", "avx2"),
+        default="native",
+        help="avx2: limit oneDNN/ATen/MKL to AVX2 (emulates an AVX2-only CPU)",
+    )
+    parser.add_argument("--timing-json", type=Path, help="write the timings and machine here")
     args = parser.parse_args(argv)
+    if args.isa == "avx2" and any(os.environ.get(k) != v for k, v in AVX2_ENV.items()):
+        # torch reads the limits when it is imported: start again with them set
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            *(sys.argv[1:] if argv is None else argv),
+        ]
+        os.execve(sys.executable, command, {**os.environ, **AVX2_ENV})
     start = time.perf_counter()
     executed = run_all(args.run_root, args.quick, args.only, args.in_place)
     if executed:
         print("\n" + timing_table(executed) + "\n")
+        if args.timing_json is not None:
+            record = timing_record(executed, args.quick, time.perf_counter() - start)
+            args.timing_json.parent.mkdir(parents=True, exist_ok=True)
+            args.timing_json.write_text(json.dumps(record, indent=2) + "\n")
+            print(f"run_notebooks: timings ({record['machine']['isa']}) -> {args.timing_json}")
         print(
             f"run_notebooks: {len(executed)} notebooks in {time.perf_counter() - start:.0f} s; "
             f"executed copies in {args.run_root / 'notebooks'}, figures in "

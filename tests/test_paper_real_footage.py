@@ -32,8 +32,9 @@ CUTS = {
 }
 UCF_CLASSES = {"bikes.mp4": "Biking", "bigbuckbunny.mp4": "PlayingPiano"}
 HMDB_CLASSES = {"bikes.mp4": "ride_bike", "bigbuckbunny.mp4": "wave"}
-#: The only overrides: a batch that fits the 4 training videos, no worker processes.
-OVERRIDES = ["--set", "batch_size=4", "--set", "num_workers=0", "--threads", "1"]
+#: The only overrides: a batch that fits the 4 training videos, no worker processes (torch
+#: uses every core: two threads are ~1.9x faster than one for the paper-size model).
+OVERRIDES = ["--set", "batch_size=4", "--set", "num_workers=0"]
 
 
 def _cut(source: str) -> list[np.ndarray]:

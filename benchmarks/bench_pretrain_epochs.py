@@ -1,0 +1,161 @@
+"""Benchmark: whole pretraining epochs with 1 and 2 torch threads, on AVX-512 and AVX2.
+
+The tiny preset's real ``pretrain()`` (data loading, views, intra-negatives, three encoder
+passes, memory bank, backward, SGD) runs ``--epochs`` epochs of IIC ("repeat") from the same
+seed once per thread count, each in its own process, so that the thread count and the ISA
+limits (``ONEDNN_MAX_CPU_ISA=AVX2``, ``ATEN_CPU_CAPABILITY=avx2``,
+``MKL_ENABLE_INSTRUCTIONS=AVX2``, set before torch is imported) apply from the start.
+
+Reported per ISA: seconds per epoch (median of the epochs after the first, which also fills
+the decoded-video cache), the speed-up of each thread count over one thread measured in the
+same run, and how far each run's per-epoch loss is from the one-thread run's (the learning
+check: a different thread count sums in another order, so the losses may differ by float
+rounding only). The one-thread run is also compared with the history of the shipped
+checkpoint made with one thread (``checkpoints/tiny-iic-repeat.history.csv``).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_pretrain_epochs.py                  # ~4 min on 2 cores
+    .venv/bin/python benchmarks/bench_pretrain_epochs.py --isa native --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: Environment that limits oneDNN, ATen and MKL to AVX2 (read when torch is imported).
+AVX2_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
+SHIPPED_HISTORY = REPO / "checkpoints" / "tiny-iic-repeat.history.csv"
+
+
+def child(epochs: int, threads: int, out: Path) -> None:
+    """Run in a child process: pretrain ``epochs`` epochs and write the history as JSON."""
+    import torch
+
+    from iic_helpers.config import make_config
+    from iic_helpers.train import pretrain, read_history
+
+    torch.set_num_threads(threads)
+    cfg = make_config("tiny", seed=0, epochs=epochs, intra_negative="repeat")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = pretrain(cfg, Path(tmp) / "run", progress=False)
+        rows = read_history(run)
+    payload = {
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "rows": rows,
+    }
+    out.write_text(json.dumps(payload))
+
+
+def run_child(epochs: int, threads: int, isa: str) -> dict[str, Any]:
+    env = dict(os.environ)
+    for name in AVX2_ENV:
+        env.pop(name, None)
+    if isa == "avx2":
+        env.update(AVX2_ENV)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "history.json"
+        command = [sys.executable, __file__, "--child", str(epochs), str(threads), str(out)]
+        subprocess.run(command, env=env, check=True, cwd=REPO)
+        result = json.loads(out.read_text())
+    if isa == "avx2" and result["cpu_capability"] != "AVX2":
+        raise RuntimeError(f"the AVX2 child ran with {result['cpu_capability']}, not AVX2")
+    return result
+
+
+def max_loss_gap(rows: Sequence[dict[str, float]], reference: Sequence[dict[str, float]]) -> float:
+    """Largest ``|loss - reference loss|`` over the epochs both have."""
+    return max(abs(a["loss"] - b["loss"]) for a, b in zip(rows, reference, strict=False))
+
+
+def shipped_rows() -> list[dict[str, float]]:
+    from iic_helpers.runs import read_csv_rows
+
+    return read_csv_rows(SHIPPED_HISTORY) if SHIPPED_HISTORY.exists() else []
+
+
+def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, Any]:
+    from _common import command_line, machine_info, warn_if_busy, write_json
+
+    busy = warn_if_busy()
+    start = time.perf_counter()
+    shipped = shipped_rows()
+    rows_out: list[dict[str, Any]] = []
+    for isa in isas:
+        baseline = None
+        for count in threads:
+            result = run_child(epochs, count, isa)
+            history = result["rows"]
+            per_epoch = statistics.median(r["seconds"] for r in history[1:] or history)
+            if baseline is None:
+                baseline = (per_epoch, history)
+            row = {
+                "isa": isa,
+                "cpu_capability": result["cpu_capability"],
+                "threads": result["threads"],
+                "epochs": len(history),
+                "s_per_epoch": round(per_epoch, 2),
+                "first_epoch_s": round(history[0]["seconds"], 2),
+                "speedup_vs_first": round(baseline[0] / per_epoch, 2),
+                "max_loss_gap_vs_first": float(f"{max_loss_gap(history, baseline[1]):.2g}"),
+                "max_loss_gap_vs_shipped": (
+                    float(f"{max_loss_gap(history, shipped):.2g}") if shipped else None
+                ),
+                "losses": [round(r["loss"], 6) for r in history],
+            }
+            rows_out.append(row)
+            print(
+                f"{isa:>6} threads {row['threads']}: {row['s_per_epoch']} s/epoch "
+                f"(x{row['speedup_vs_first']} vs {threads[0]} thread), loss gap vs "
+                f"{threads[0]} thread {row['max_loss_gap_vs_first']}, vs shipped "
+                f"{row['max_loss_gap_vs_shipped']}",
+                flush=True,
+            )
+    payload = {
+        "benchmark": "pretrain_epochs",
+        "command": command_line(),
+        "machine": machine_info(),
+        "other_busy_processes": busy,
+        "other_busy_processes_end": warn_if_busy(),
+        "seconds": round(time.perf_counter() - start, 1),
+        "rows": rows_out,
+    }
+    write_json("pretrain_epochs", payload)
+    return payload
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:
+        child(int(argv[1]), int(argv[2]), Path(argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--threads", default="1,2", help="comma-separated; the first is the base")
+    parser.add_argument("--isa", choices=("native", "avx2", "both"), default="both")
+    args = parser.parse_args(argv)
+    isas = ("native", "avx2") if args.isa == "both" else (args.isa,)
+    run(args.epochs, [int(t) for t in args.threads.split(",")], isas)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
