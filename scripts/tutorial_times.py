@@ -57,7 +57,8 @@ def _fmt(seconds: float | None) -> str:
 
 
 def _column(kind: str, record: dict[str, Any]) -> str:
-    return f"{KINDS[kind]} ({record['machine']['isa']})"
+    """``"AVX-512"``, ``"AVX2"`` or ``"AVX2 (emulated)"``."""
+    return KINDS[kind] + (" (emulated)" if "emulated" in record["machine"]["isa"] else "")
 
 
 def readme_table(times: dict[str, dict[str, Any]]) -> str:
@@ -88,9 +89,7 @@ def readme_table(times: dict[str, dict[str, Any]]) -> str:
 def header_line(name: str, times: dict[str, dict[str, Any]]) -> str:
     """The notebook's header sentence with its measured times."""
     parts = [
-        f"{_fmt(r['notebook_seconds'].get(name))} with {KINDS[k]}"
-        + (" (emulated)" if "emulated" in r["machine"]["isa"] else "")
-        for k, r in times.items()
+        f"{_fmt(r['notebook_seconds'].get(name))} with {_column(k, r)}" for k, r in times.items()
     ]
     return (
         f'{HEADER} (full mode, measured with `scripts/run_notebooks.py`; README, "Tutorial '

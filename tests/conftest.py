@@ -53,3 +53,14 @@ def quick_tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    """A module that sets torch's thread count (e.g. one thread, to match a file made that
+    way) gets it back at its end, so later modules run with the default (every core)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from iic_helpers.checkpoint import corrupt_tensors
+from iic_helpers.checkpoint import corrupt_tensors, load_backbone
 from iic_helpers.config import make_config
-from iic_helpers.data import make_synthetic_dataset, read_split, resolve_data_root
+from iic_helpers.data import clip_dataset, make_synthetic_dataset, read_split, resolve_data_root
+from iic_helpers.finetune import predict_videos, video_accuracy
 from iic_helpers.retrieval import run_retrieval
 from iic_helpers.runs import read_csv_rows
 from iic_helpers.train import train_list_fingerprint
@@ -58,3 +60,51 @@ def test_shipped_checkpoints_carry_the_default_sets_train_list(default_root) -> 
     fingerprint = train_list_fingerprint(read_split(default_root, 1, "train"))
     for name in ("tiny-iic-repeat", "tiny-iic-shuffle", "tiny-cmc"):
         assert torch.load(SHIPPED / f"{name}.pt", weights_only=True)["train_list"] == fingerprint
+
+
+FINETUNED = {
+    "tiny-scratch": None,
+    "tiny-cmc": "tiny-cmc.pt",
+    "tiny-iic-repeat": "tiny-iic-repeat.pt",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FINETUNED))
+def test_shipped_finetuning_run_is_complete_and_consistent(name: str) -> None:
+    """``checkpoints/finetune/<name>/``: what notebook 05 reads with ``TRAIN = "short"``."""
+    run = SHIPPED / "finetune" / name
+    results = json.loads((run / "results.json").read_text())
+    ft, probe = results["finetune"], results["linear_probe"]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["preset"] == "tiny" and cfg["seed"] == 0
+    rows = read_csv_rows(run / "history.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, cfg["ft_epochs"] + 1))
+    # the kept epoch is the one with the lowest validation loss (ft_select="loss")
+    assert ft["selection"] == cfg["ft_select"] == "loss"
+    assert ft["best_epoch"] == min(rows, key=lambda r: r["val_loss"])["epoch"]
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert corrupt_tensors(best) == [] and best["epoch"] == ft["best_epoch"]
+    # the test accuracy is the video accuracy of the stored test predictions
+    data = np.load(run / "test_predictions.npz")
+    assert data["logits"].shape[:2] == (ft["n_test"], cfg["eval_clips"]) == (140, cfg["eval_clips"])
+    accuracy = float((data["logits"].mean(1).argmax(1) == data["labels"]).mean())
+    assert accuracy == pytest.approx(ft["test_accuracy"], abs=1e-9)
+    # initialised from the shipped pretrained checkpoint it names (repository-relative)
+    source = FINETUNED[name]
+    if source is None:
+        assert ft["init"] == "random initialisation" and probe["init"] == "random"
+    else:
+        assert ft["init"].endswith(f"from checkpoints/{source}")
+        assert probe["init"] == f"checkpoints/{source}"
+
+
+@pytest.mark.parametrize("name", sorted(FINETUNED))
+def test_shipped_finetuned_model_predicts_as_stored(name: str, default_root) -> None:
+    """``best.pt`` re-evaluated on the test videos gives the stored accuracy (within one of
+    the 140 videos: float rounding differs between CPU kinds)."""
+    run = SHIPPED / "finetune" / name
+    cfg = make_config("tiny", data_root=str(default_root))
+    model, _ = load_backbone(cfg, run / "best.pt", num_classes=10)
+    logits, labels = predict_videos(model, clip_dataset(cfg, "test", "eval"))
+    stored = json.loads((run / "results.json").read_text())["finetune"]["test_accuracy"]
+    assert abs(video_accuracy(logits, labels) - stored) <= 1 / 140 + 1e-9
