@@ -1,6 +1,13 @@
-"""Helpers shared by the benchmark scripts: machine facts, tables, JSON, timers, peak memory.
+"""Helpers shared by the benchmark scripts: machine facts, tables, JSON, timers, peak memory,
+and the instruction-set runs (``--isa native|avx2|both``).
 
 Not a benchmark itself (``make bench`` runs it too; it does nothing when run).
+
+Instruction sets: the CPU benchmarks run natively (AVX-512 where the CPU has it) and again in
+a child process whose libraries are limited to AVX2, the most a student's laptop has
+(:data:`AVX2_ENV`; the limits must be set before torch and numpy are imported, hence the
+child). The native run writes ``results/<name>.json``, the AVX2 run ``results/<name>_avx2.json``;
+each records its ``isa`` label, the CPU capability torch uses and the limits in ``machine``.
 """
 
 from __future__ import annotations
@@ -10,9 +17,10 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +58,6 @@ def cpu_flags() -> list[str]:
 
 def other_busy_processes() -> list[str]:
     """Other processes using > 20% CPU right now (they make timings noisy)."""
-    import subprocess
-
     try:
         out = subprocess.run(
             ["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"],
@@ -91,7 +97,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_flags": cpu_flags(),
         "logical_cpus": os.cpu_count(),
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **isa_info(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -106,6 +112,237 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         pass
     return info
+
+
+# --------------------------------------------------------------------------- instruction sets
+
+#: The ``--isa`` choices: ``both`` runs ``native`` and then ``avx2`` (one after the other).
+ISA_CHOICES = ("native", "avx2", "both")
+
+#: Set (to "1") in the environment of the AVX2 child; the child runs the benchmark itself.
+AVX2_CHILD_MARKER = "IIC_BENCH_AVX2_CHILD"
+
+#: Limits of the AVX2 run, one per library with its own CPU dispatch: oneDNN (convolutions),
+#: ATen's vectorised kernels, MKL (torch's BLAS), OpenBLAS (numpy's BLAS: ``Haswell`` is its
+#: AVX2 kernel set), numba (UMAP in ``bench_explorer.py``). numpy's own SIMD dispatch is
+#: limited by ``NPY_DISABLE_CPU_FEATURES`` (see :func:`numpy_avx512_targets`).
+AVX2_ENV: dict[str, str] = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "NUMBA_CPU_NAME": "haswell",
+}
+
+#: Every variable the JSON records under ``machine["isa_env"]`` (null where unset).
+ISA_ENV_VARS = (*AVX2_ENV, "NPY_DISABLE_CPU_FEATURES")
+
+#: The x86 flags ATen needs for its AVX512 kernels (``get_cpu_capability() == "AVX512"``).
+AVX512_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
+
+
+def _proc_cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_avx512() -> bool:
+    """Whether this CPU has the AVX-512 subsets torch's AVX512 kernels need (Linux only)."""
+    flags = _proc_cpu_flags()
+    return all(f in flags for f in AVX512_FLAGS)
+
+
+def numpy_avx512_targets() -> list[str]:
+    """numpy's dispatch targets that use AVX-512 (``X86_V4``, ``AVX512_*``): disabled for AVX2."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__
+
+    return [t for t in __cpu_dispatch__ if t == "X86_V4" or t.startswith("AVX512")]
+
+
+def avx2_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the AVX2 child: ``base`` (default ``os.environ``) plus the limits."""
+    env = dict(os.environ if base is None else base)
+    env.update(AVX2_ENV)
+    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(numpy_avx512_targets())
+    env[AVX2_CHILD_MARKER] = "1"
+    return env
+
+
+def is_avx2_child() -> bool:
+    """True in the AVX2 child started by :func:`run_isas`."""
+    return os.environ.get(AVX2_CHILD_MARKER) == "1"
+
+
+def child_argv(argv: Sequence[str], isa: str = "avx2") -> list[str]:
+    """``argv`` with its ``--isa`` option (``--isa X`` or ``--isa=X``) replaced by ``isa``."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--isa":
+            skip = True
+        elif not arg.startswith("--isa="):
+            out.append(arg)
+    return [*out, "--isa", isa]
+
+
+def result_name(name: str, avx2: bool | None = None) -> str:
+    """``name`` for the native run, ``name + "_avx2"`` for the AVX2 one (default: this process)."""
+    avx2 = is_avx2_child() if avx2 is None else avx2
+    return f"{name}_avx2" if avx2 else name
+
+
+def isa_label(capability: str | None = None, avx512_cpu: bool | None = None) -> str:
+    """``"native"``, ``"avx2-emulated"`` (AVX2 on an AVX-512 CPU) or ``"avx2-native"``.
+
+    ``capability`` is ``torch.backends.cpu.get_cpu_capability()`` (default: this process's),
+    ``avx512_cpu`` whether the CPU has AVX-512 (default: :func:`cpu_has_avx512`).
+    """
+    if capability is None:
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+    avx512_cpu = cpu_has_avx512() if avx512_cpu is None else avx512_cpu
+    if capability != "AVX2":
+        return "native"
+    return "avx2-emulated" if avx512_cpu else "avx2-native"
+
+
+def openblas_architecture() -> str | None:
+    """The kernel set OpenBLAS chose (e.g. ``SkylakeX``, ``Haswell``), via threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    for lib in threadpool_info():
+        if lib.get("internal_api") == "openblas":
+            return lib.get("architecture")
+    return None
+
+
+def numpy_avx512_enabled() -> list[str]:
+    """numpy's AVX-512 dispatch targets enabled in this process (empty in the AVX2 child)."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return [t for t in numpy_avx512_targets() if __cpu_features__.get(t)]
+
+
+def isa_info() -> dict[str, Any]:
+    """The ``machine`` entries about instruction sets: label, capability, limits in force."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    return {
+        "isa": isa_label(capability),
+        "torch_cpu_capability": capability,
+        "cpu_has_avx512": cpu_has_avx512(),
+        "isa_env": {var: os.environ.get(var) for var in ISA_ENV_VARS},
+        "openblas_architecture": openblas_architecture(),
+        "numpy_avx512_targets_enabled": numpy_avx512_enabled(),
+    }
+
+
+def check_avx2_limits() -> None:
+    """Raise RuntimeError unless torch, numpy and OpenBLAS are limited to AVX2 in this process."""
+    import torch
+
+    problems = []
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability != "AVX2":
+        problems.append(f"torch.backends.cpu.get_cpu_capability() is {capability!r}, not 'AVX2'")
+    if numpy_avx512_enabled():
+        problems.append(f"numpy still dispatches to {numpy_avx512_enabled()}")
+    arch = openblas_architecture()
+    if arch is not None and arch.lower() not in ("haswell", "zen"):
+        problems.append(f"OpenBLAS uses its {arch!r} kernels, not 'Haswell'")
+    if problems:
+        raise RuntimeError(
+            "benchmarks/_common.py: the AVX2 run is not limited to AVX2: "
+            + "; ".join(problems)
+            + ". The limits are environment variables read when the libraries load "
+            f"({', '.join(ISA_ENV_VARS)}): run the benchmark with `--isa avx2` (which sets "
+            "them in a fresh process) instead of importing it into a running one, and check "
+            "that this torch build honours ATEN_CPU_CAPABILITY (x86-64 builds do)."
+        )
+
+
+def add_isa_argument(parser: Any) -> None:
+    """Add ``--isa {native,avx2,both}`` (default ``both``) to an ``argparse`` parser."""
+    parser.add_argument(
+        "--isa",
+        choices=ISA_CHOICES,
+        default="both",
+        help="native: this CPU's best instruction set (AVX-512 where present), written to "
+        "results/<name>.json; avx2: a child process limited to AVX2, written to "
+        "results/<name>_avx2.json; both (default): native, then avx2",
+    )
+
+
+def run_isas(
+    isa: str,
+    body: Callable[[], int],
+    script: str | Path,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Run a benchmark ``body`` natively and/or limited to AVX2; return the exit status.
+
+    ``native`` calls ``body()`` here; ``avx2`` runs ``script`` again with the same arguments
+    (``argv``, default ``sys.argv[1:]``, with ``--isa avx2``) in a child process with
+    :func:`avx2_env`, which calls ``body()`` after :func:`check_avx2_limits`; ``both`` does
+    one, then the other. Where torch does not use AVX-512 natively the native run already
+    is AVX2 (or the CPU is not x86): ``both`` then says so and skips the AVX2 run.
+    """
+    import torch
+
+    if isa not in ISA_CHOICES:
+        raise ValueError(f"isa must be one of {ISA_CHOICES}, not {isa!r}")
+    if is_avx2_child():
+        if isa != "avx2":
+            raise RuntimeError(
+                f"{AVX2_CHILD_MARKER}=1 is set but --isa is {isa!r}: unset {AVX2_CHILD_MARKER} "
+                "in your shell (only run_isas sets it, for its AVX2 child)"
+            )
+        check_avx2_limits()
+        print(f"[isa] AVX2 run ({isa_label()}): limits {AVX2_ENV}", flush=True)
+        return body()
+    capability = torch.backends.cpu.get_cpu_capability()
+    if isa in ("native", "both"):
+        preset = {v: os.environ[v] for v in ISA_ENV_VARS if os.environ.get(v)}
+        if preset:
+            raise RuntimeError(
+                f"the native run would inherit instruction-set limits from your shell: {preset}. "
+                f"Unset them (e.g. `env -u {next(iter(preset))} ...`) and use `--isa avx2` "
+                "for the limited run."
+            )
+        label = isa_label(capability)
+        if label == "avx2-native":
+            print(
+                "[isa] this CPU has no AVX-512: the native run already is AVX2 "
+                "(recorded as isa 'avx2-native')",
+                flush=True,
+            )
+        else:
+            print(f"[isa] native run (torch CPU capability {capability})", flush=True)
+        status = body()
+        if status or isa == "native":
+            return status
+        if capability != "AVX512":
+            print(
+                f"[isa] no separate AVX2 run: torch's native CPU capability is {capability}, "
+                "not AVX512",
+                flush=True,
+            )
+            return 0
+    args = list(sys.argv[1:] if argv is None else argv)
+    cmd = [sys.executable, str(script), *child_argv(args)]
+    print(f"[isa] AVX2 run in a child process: {' '.join(cmd[1:])}", flush=True)
+    return subprocess.run(cmd, env=avx2_env(), check=False).returncode
 
 
 def command_line() -> str:

@@ -24,9 +24,15 @@ single-threaded); the page cache is warm for every format.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_data_loading.py          # ~1 min on 2 cores
+    .venv/bin/python benchmarks/bench_data_loading.py          # both ISAs, ~1 min each
     .venv/bin/python benchmarks/bench_data_loading.py --synthetic-videos 4 --ucf-videos 1 \\
         --ucf-frames 40 --min-seconds 0.2
+    .venv/bin/python benchmarks/bench_data_loading.py --isa native   # native instruction set only
+
+``--isa both`` (the default) runs the benchmark natively, then again in a child process
+limited to AVX2 (``--isa avx2``): results/data_loading.json and results/data_loading_avx2.json
+(see ``benchmarks/_common.py``; PyAV's FFmpeg and Pillow choose their own SIMD code, which
+these limits do not reach).
 """
 
 from __future__ import annotations
@@ -44,7 +50,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import REPO, command_line, format_table, machine_info, warn_if_busy, write_json
+from _common import (
+    REPO,
+    add_isa_argument,
+    command_line,
+    format_table,
+    machine_info,
+    result_name,
+    run_isas,
+    warn_if_busy,
+    write_json,
+)
 from PIL import Image
 
 from iic_helpers.config import make_config
@@ -363,11 +379,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (workers: 1)")
     parser.add_argument("--out", default=None, help="folder for the JSON (benchmarks/results)")
+    add_isa_argument(parser)
     args = parser.parse_args(argv)
+    return run_isas(args.isa, lambda: run_once(args), __file__, argv)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    """One run of the benchmark in this process (whatever instruction set it is limited to)."""
     info = machine_info()
     print(
         f"bench_data_loading on {info['cpu']} ({info['logical_cpus']} CPUs), "
-        f"torch {info['torch']}, one worker = one process, {args.threads} thread(s)"
+        f"torch {info['torch']}, isa {info['isa']} ({info['torch_cpu_capability']}), "
+        f"one worker = one process, {args.threads} thread(s)"
     )
     if info["other_busy_processes"]:
         print("  note: other busy processes:", *info["other_busy_processes"], sep="\n    ")
@@ -413,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "elapsed_s": elapsed,
         **result,
     }
-    path = write_json("data_loading", payload, args.out)
+    path = write_json(result_name("data_loading"), payload, args.out)
     print(f"wrote {path}")
     return 0
 

@@ -16,8 +16,14 @@ Three parts:
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_explorer.py              # ~3-4 min on 2 cores
+    .venv/bin/python benchmarks/bench_explorer.py              # both ISAs, ~3-4 min each
     .venv/bin/python benchmarks/bench_explorer.py --n 2000 --dim 512 --skip-tiny
+    .venv/bin/python benchmarks/bench_explorer.py --isa native # native instruction set only
+
+``--isa both`` (the default) runs the benchmark natively, then again in a child process
+limited to AVX2 (``--isa avx2``; torch, numpy, OpenBLAS and numba's UMAP code are limited,
+Chromium is not): results/explorer.json and results/explorer_avx2.json (see
+``benchmarks/_common.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import REPO, command_line, format_table, machine_info, warn_if_busy, write_json
+from _common import (
+    REPO,
+    add_isa_argument,
+    command_line,
+    format_table,
+    machine_info,
+    result_name,
+    run_isas,
+    warn_if_busy,
+    write_json,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -182,14 +198,20 @@ def ucf_scale(
     }]  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=13_320)
     parser.add_argument("--dim", type=int, default=9216)
     parser.add_argument("--thumbnails", type=int, default=600)
     parser.add_argument("--skip-tiny", action="store_true")
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results)")
+    add_isa_argument(parser)
     args = parser.parse_args(argv)
+    return run_isas(args.isa, lambda: run_once(args), __file__, argv)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    """One run of the benchmark in this process (whatever instruction set it is limited to)."""
     torch.set_num_threads(1)
     busy = warn_if_busy()
     from iic_helpers.animation import gif_data_uri
@@ -214,9 +236,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "tiny": tiny,
         "ucf101": ucf,
     }
-    write_json("explorer", payload, args.out)
-    return payload
+    path = write_json(result_name("explorer"), payload, args.out)
+    print(f"wrote {path} (isa {payload['machine']['isa']})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

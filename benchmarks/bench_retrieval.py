@@ -21,8 +21,14 @@ conv5 features; top-1 about 0.3), so that retrieval is neither trivial nor chanc
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_retrieval.py               # ~3 min on 2 cores
+    .venv/bin/python benchmarks/bench_retrieval.py               # both ISAs, ~3 min each
     .venv/bin/python benchmarks/bench_retrieval.py --nq 300 --ng 700 --dim 64 --big-nq 0
+    .venv/bin/python benchmarks/bench_retrieval.py --isa native  # native instruction set only
+
+``--isa both`` (the default) runs the benchmark natively, then again in a child process
+limited to AVX2 (``--isa avx2``; torch, numpy's SIMD code and OpenBLAS are limited, and the
+method subprocesses inherit the limits): results/retrieval.json and
+results/retrieval_avx2.json (see ``benchmarks/_common.py``).
 """
 
 from __future__ import annotations
@@ -40,12 +46,15 @@ from typing import Any
 import numpy as np
 import torch
 from _common import (
+    add_isa_argument,
     command_line,
     format_table,
     machine_info,
     peak_rss_mib,
     reset_peak_rss,
+    result_name,
     rss_mib,
+    run_isas,
     warn_if_busy,
     write_json,
 )
@@ -477,17 +486,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="folder for the JSON (benchmarks/results)")
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    add_isa_argument(parser)
     args = parser.parse_args(argv)
     ks = tuple(int(k) for k in args.ks.split(",") if k)
-    if args.worker:
+    if args.worker:  # a method's subprocess: it inherits the ISA limits of its parent
         print(json.dumps(worker(args.worker, Path(args.data), ks, args.threads)))
         return 0
+    return run_isas(args.isa, lambda: run_once(args, ks), __file__, argv)
+
+
+def run_once(args: argparse.Namespace, ks: tuple[int, ...]) -> int:
+    """One run of the benchmark in this process (whatever instruction set it is limited to)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     info = machine_info()
     print(
         f"bench_retrieval on {info['cpu']} ({info['logical_cpus']} CPUs), torch {info['torch']}, "
-        f"numpy {info['numpy']}"
+        f"numpy {info['numpy']}, isa {info['isa']} ({info['torch_cpu_capability']}, "
+        f"OpenBLAS {info['openblas_architecture']})"
     )
     if info["other_busy_processes"]:
         print("  note: other busy processes:", *info["other_busy_processes"], sep="\n    ")
@@ -517,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_elements": DEFAULT_MAX_ELEMENTS,
         **result,
     }
-    path = write_json("retrieval", payload, args.out)
+    path = write_json(result_name("retrieval"), payload, args.out)
     print(f"({elapsed:.0f} s in all) wrote {path}")
     return 0
 

@@ -36,8 +36,13 @@ GFLOP/s count only the useful 7x.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_train_step.py            # both models (~3 min, 2 cores)
+    .venv/bin/python benchmarks/bench_train_step.py            # both models, both ISAs
     .venv/bin/python benchmarks/bench_train_step.py --models tiny --variants baseline,ours
+    .venv/bin/python benchmarks/bench_train_step.py --isa native   # native instruction set only
+
+``--isa both`` (the default) runs the benchmark natively, then again in a child process
+limited to AVX2 (``--isa avx2``): results/train_step.json and results/train_step_avx2.json
+(see ``benchmarks/_common.py``).
 """
 
 from __future__ import annotations
@@ -52,12 +57,15 @@ from typing import Any
 
 import torch
 from _common import (
+    add_isa_argument,
     command_line,
     format_table,
     machine_info,
     peak_rss_mib,
     reset_peak_rss,
+    result_name,
     rss_mib,
+    run_isas,
     warn_if_busy,
     write_json,
 )
@@ -470,7 +478,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="timed steps per variant")
     parser.add_argument("--threads", type=int, default=None, help="default intra-op threads")
     parser.add_argument("--out", default=None, help="folder for the JSON (benchmarks/results)")
+    add_isa_argument(parser)
     args = parser.parse_args(argv)
+    return run_isas(args.isa, lambda: run_once(args), __file__, argv)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    """One run of the benchmark in this process (whatever instruction set it is limited to)."""
     models = [m for m in args.models.split(",") if m]
     variants = None
     if args.variants:
@@ -480,7 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         variants = {m: chosen for m in models}
     repeat = None if args.repeat is None else {m: args.repeat for m in models}
     info = machine_info()
-    print(f"bench_train_step on {info['cpu']} ({info['logical_cpus']} CPUs), torch {info['torch']}")
+    print(
+        f"bench_train_step on {info['cpu']} ({info['logical_cpus']} CPUs), torch {info['torch']}, "
+        f"isa {info['isa']} ({info['torch_cpu_capability']})"
+    )
     if info["other_busy_processes"]:
         print("  note: other busy processes:", *info["other_busy_processes"], sep="\n    ")
     start = time.perf_counter()
@@ -514,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reference_r3d_forward_flops": REFERENCE_R3D_FLOPS,
         **result,
     }
-    path = write_json("train_step", payload, args.out)
+    path = write_json(result_name("train_step"), payload, args.out)
     print(f"wrote {path}")
     return 0
 
