@@ -217,3 +217,16 @@ def test_common_does_nothing_as_a_script(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "helpers only" in proc.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_child_does_not_count_its_waiting_parent_as_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = f"  PID %CPU COMMAND\n{os.getppid()} 60.0 python benchmarks/b.py\n"
+    monkeypatch.setattr(
+        _common.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, table, "")
+    )
+    monkeypatch.delenv(_common.AVX2_CHILD_MARKER, raising=False)
+    assert len(_common.other_busy_processes()) == 1
+    monkeypatch.setenv(_common.AVX2_CHILD_MARKER, "1")
+    assert _common.other_busy_processes() == []
