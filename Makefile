@@ -54,7 +54,8 @@ lab: setup
 		$(BIN)/jupyter lab notebooks/; \
 	fi
 
-## bench: speed/memory benchmarks (ratios against baselines measured in the same run)
+## bench: speed/memory benchmarks (ratios against baselines measured in the same run); each CPU
+## benchmark runs natively, then limited to AVX2 (--isa both): results/<name>.json and <name>_avx2.json
 bench: setup
 	@if ls benchmarks/*.py >/dev/null 2>&1; then \
 		for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done; \
