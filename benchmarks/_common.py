@@ -24,6 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from iic_helpers.isa import AVX2_ENV, numpy_avx512_targets
+from iic_helpers.isa import avx2_env as package_avx2_env
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -125,17 +128,7 @@ ISA_CHOICES = ("native", "avx2", "both")
 #: Set (to "1") in the environment of the AVX2 child; the child runs the benchmark itself.
 AVX2_CHILD_MARKER = "IIC_BENCH_AVX2_CHILD"
 
-#: Limits of the AVX2 run, one per library with its own CPU dispatch: oneDNN (convolutions),
-#: ATen's vectorised kernels, MKL (torch's BLAS), OpenBLAS (numpy's BLAS: ``Haswell`` is its
-#: AVX2 kernel set), numba (UMAP in ``bench_explorer.py``). numpy's own SIMD dispatch is
-#: limited by ``NPY_DISABLE_CPU_FEATURES`` (see :func:`numpy_avx512_targets`).
-AVX2_ENV: dict[str, str] = {
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-    "OPENBLAS_CORETYPE": "Haswell",
-    "NUMBA_CPU_NAME": "haswell",
-}
+# AVX2_ENV: the limits of the AVX2 run (iic_helpers.isa, shared with scripts/run_notebooks.py)
 
 #: Every variable the JSON records under ``machine["isa_env"]`` (null where unset).
 ISA_ENV_VARS = (*AVX2_ENV, "NPY_DISABLE_CPU_FEATURES")
@@ -160,18 +153,9 @@ def cpu_has_avx512() -> bool:
     return all(f in flags for f in AVX512_FLAGS)
 
 
-def numpy_avx512_targets() -> list[str]:
-    """numpy's dispatch targets that use AVX-512 (``X86_V4``, ``AVX512_*``): disabled for AVX2."""
-    from numpy._core._multiarray_umath import __cpu_dispatch__
-
-    return [t for t in __cpu_dispatch__ if t == "X86_V4" or t.startswith("AVX512")]
-
-
 def avx2_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the AVX2 child: ``base`` (default ``os.environ``) plus the limits."""
-    env = dict(os.environ if base is None else base)
-    env.update(AVX2_ENV)
-    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(numpy_avx512_targets())
+    env = package_avx2_env(base)
     env[AVX2_CHILD_MARKER] = "1"
     return env
 

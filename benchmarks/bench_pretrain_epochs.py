@@ -3,8 +3,7 @@
 The tiny preset's real ``pretrain()`` (data loading, views, intra-negatives, three encoder
 passes, memory bank, backward, SGD) runs ``--epochs`` epochs of IIC ("repeat") from the same
 seed once per thread count, each in its own process, so that the thread count and the ISA
-limits (``ONEDNN_MAX_CPU_ISA=AVX2``, ``ATEN_CPU_CAPABILITY=avx2``,
-``MKL_ENABLE_INSTRUCTIONS=AVX2``, set before torch is imported) apply from the start.
+limits (:data:`iic_helpers.isa.AVX2_ENV`, set before torch is imported) apply from the start.
 
 Reported per ISA: seconds per epoch (median of the epochs after the first, which also fills
 the decoded-video cache), the speed-up of each thread count over one thread measured in the
@@ -33,15 +32,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from iic_helpers.isa import AVX2_ENV, avx2_env
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: Environment that limits oneDNN, ATen and MKL to AVX2 (read when torch is imported).
-AVX2_ENV = {
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-}
 SHIPPED_HISTORY = REPO / "checkpoints" / "tiny-iic-repeat.history.csv"
 
 
@@ -67,10 +62,10 @@ def child(epochs: int, threads: int, out: Path) -> None:
 
 def run_child(epochs: int, threads: int, isa: str) -> dict[str, Any]:
     env = dict(os.environ)
-    for name in AVX2_ENV:
+    for name in (*AVX2_ENV, "NPY_DISABLE_CPU_FEATURES"):
         env.pop(name, None)
     if isa == "avx2":
-        env.update(AVX2_ENV)
+        env = avx2_env(env)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "history.json"
         command = [sys.executable, __file__, "--child", str(epochs), str(threads), str(out)]

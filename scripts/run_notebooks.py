@@ -26,18 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from iic_helpers.isa import AVX2_ENV, avx2_env
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 PACKAGE = REPO / "iic_helpers"
 #: Notebook metadata key recording what produced the outputs (see `provenance`).
 PROVENANCE_KEY = "iic_tutorial"
-#: Environment that limits oneDNN, ATen and MKL to AVX2; read when torch is imported, so it
-#: is set before the kernels start (``--isa avx2``).
-AVX2_ENV = {
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-}
 
 
 def package_fingerprint(package: Path = PACKAGE) -> str:
@@ -91,9 +86,9 @@ def cpu_model() -> str:
 
 def isa_label(record: dict[str, Any]) -> str:
     """``"AVX512"``, ``"AVX2"`` or ``"AVX2 (emulated)"`` for a :func:`machine` record."""
-    capability = str(record.get("cpu_capability", "?"))
-    limited = record.get("isa_limits", {}).get("ONEDNN_MAX_CPU_ISA")
-    return f"{capability} (emulated)" if limited and capability == "AVX2" else capability
+    from iic_helpers.isa import isa_label as label
+
+    return label(str(record.get("cpu_capability", "?")), record.get("isa_limits", {}))
 
 
 def timing_record(executed: list[Path], quick: bool, seconds: float) -> dict[str, Any]:
@@ -242,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             str(Path(__file__).resolve()),
             *(sys.argv[1:] if argv is None else argv),
         ]
-        os.execve(sys.executable, command, {**os.environ, **AVX2_ENV})
+        os.execve(sys.executable, command, avx2_env())
     start = time.perf_counter()
     executed = run_all(args.run_root, args.quick, args.only, args.in_place)
     if executed:
