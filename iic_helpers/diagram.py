@@ -81,7 +81,7 @@ def draw_iic_pipeline(
         k: inter-negatives drawn per sample (a number, e.g. ``cfg.k``, or a symbol).
         temperature: ``tau`` shown in the score box.
         momentum: memory-bank momentum shown on the update arrow.
-        normalized, centered: whether the feature box says "centre" / "L2-normalise"
+        normalized, centered: whether the feature box says "centre" / "L2-normalize"
             (the tiny preset does both; the paper's recipe neither).
         negative_gradient: column ``k+1`` scores the current intra-negative feature (with
             gradient, the tiny preset) rather than its stored bank row (the paper).
@@ -101,7 +101,7 @@ def draw_iic_pipeline(
         (1.8, "positive\nresidual $r(x_i)$", "$z^2_i$", "positive"),
         (0.5, "intra-negative\n$\\tilde{x}_i$ (repeat/shuffle)", "$z^n_i$", "intra"),
     ]
-    steps = [s for s, on in (("centre", centered), ("L2-normalise", normalized)) if on]
+    steps = [s for s, on in (("centre", centered), ("L2-normalize", normalized)) if on]
     feature_text = "features: " + (" + ".join(steps) if steps else "as they come")
     _box(ax, 2.6, 0.45, 1.5, 3.3, "shared\n3D CNN $f$\n(one set of\nweights,\n3 passes)", _NET)
     for y, name, feat, _ in rows:

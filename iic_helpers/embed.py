@@ -43,7 +43,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def pca_reduce(x: np.ndarray, dims: int = PCA_DIMS, *, seed: int = 0) -> np.ndarray:
     """``(N, D)`` -> ``(N, min(dims, N, D))`` principal components (seeded randomized SVD).
 
-    Rows are kept as given (no normalisation); ``D <= dims`` returns ``x`` unchanged.
+    Rows are kept as given (no normalization); ``D <= dims`` returns ``x`` unchanged.
     """
     from sklearn.decomposition import PCA
 
@@ -75,7 +75,7 @@ def project(
 ) -> np.ndarray:
     """Project ``(N, D)`` (or ``(N, clips, D)``) features to ``(N, 2)``.
 
-    Features are L2-normalised first (the retrieval metric is cosine), then reduced to
+    Features are L2-normalized first (the retrieval metric is cosine), then reduced to
     ``pca_dims`` principal components when ``D`` is larger. ``"tsne"`` uses scikit-learn
     (perplexity ``min(30, (N - 1) / 3)``); ``"umap"`` uses umap-learn, whose first call in a
     process compiles with numba (about 10-25 s on a 2-core CPU); ``"pca"`` keeps the first

@@ -115,7 +115,7 @@ def extract_features(
 
 def merge_views(feats: dict[str, np.ndarray], view2: str = "res") -> np.ndarray:
     """The original's ``--merge``: RGB features and ``view2``'s (residual, u or v flow)
-    concatenated along the feature axis, not normalised: ``(N, clips, D_rgb + D_view2)``."""
+    concatenated along the feature axis, not normalized: ``(N, clips, D_rgb + D_view2)``."""
     return np.concatenate([feats["rgb"], feats[view2]], axis=-1)
 
 

@@ -4,7 +4,7 @@ Notation (the paper's): for a training video ``i`` the anchor is its RGB clip (v
 feature ``v1``), the positive its second view (residual frames or flow, feature ``v2``),
 inter-negatives are other videos and intra-negatives are clips of the same video with
 broken temporal structure. Instead of encoding negatives in every step, a **memory bank**
-keeps one slowly updated, L2-normalised feature per training video and view.
+keeps one slowly updated, L2-normalized feature per training video and view.
 
 For a batch with memory-bank rows ``index`` and ``k`` sampled rows per sample
 (column 0 = the sample's own row), with ``tau`` the temperature::
@@ -20,9 +20,9 @@ other videos' intra-negatives. The loss is a softmax cross-entropy with target 0
 
 The numbers equal the original ``NCEAverage`` / ``NCEAverage_ori`` and its criteria
 (checked against ``tests/fixtures/nce.npz``): features are used as they come (no L2
-normalisation), the current intra-negative features only update ``memory_neg`` (no
+normalization), the current intra-negative features only update ``memory_neg`` (no
 gradient), negatives are drawn with replacement from all rows. Options that depart from
-the original are off by default: ``normalize`` (L2-normalise features before scoring) and
+the original are off by default: ``normalize`` (L2-normalize features before scoring) and
 ``negative_gradient`` (score the current intra-negative, with gradient, in place of the
 stored one in column ``k+1``).
 """
@@ -49,13 +49,13 @@ class MemoryBankNCE(nn.Module):
         n_data: number of training videos (rows of each memory bank).
         k: negatives drawn per sample (with replacement, uniform over all rows).
         temperature: ``tau``; stored in float32 as in the original.
-        momentum: memory update ``m``: ``row <- normalise(m * row + (1 - m) * feature)``.
+        momentum: memory update ``m``: ``row <- normalize(m * row + (1 - m) * feature)``.
         softmax: ``True`` returns ``s / tau`` for :class:`NCESoftmaxLoss`; ``False`` returns
             ``exp(s / tau) / Z`` for :class:`NCECriterion`, ``Z`` fixed at the first call
             from that batch (``mean * n_data``), as the original.
         intra_negative: keep the ``memory_neg`` bank (IIC, ``2k+2`` columns); ``False`` is
             the CMC baseline (``k+1`` columns, no ``memory_neg`` buffer).
-        normalize: L2-normalise the features before scoring and updating (not in the original).
+        normalize: L2-normalize the features before scoring and updating (not in the original).
         negative_gradient: column ``k+1`` uses the current batch's intra-negative feature
             (so it receives gradient) instead of its stored copy (not in the original).
 
@@ -222,8 +222,8 @@ class MemoryBankNCE(nn.Module):
         else:
             out_v1 = torch.exp(torch.div(scores_v1, tau))
             out_v2 = torch.exp(torch.div(scores_v2, tau))
-            z_v1 = self._normalisation_constant(2, out_v1)
-            z_v2 = self._normalisation_constant(3, out_v2)
+            z_v1 = self._normalization_constant(2, out_v1)
+            z_v2 = self._normalization_constant(3, out_v2)
             out_v1 = torch.div(out_v1, z_v1).contiguous()
             out_v2 = torch.div(out_v2, z_v2).contiguous()
 
@@ -250,7 +250,7 @@ class MemoryBankNCE(nn.Module):
                 feat_neg = F.normalize(feat_neg, dim=1)
         self._update_memory(index, feat_v1, feat_v2, feat_neg)
 
-    def _normalisation_constant(self, slot: int, out: torch.Tensor) -> float:
+    def _normalization_constant(self, slot: int, out: torch.Tensor) -> float:
         """``Z`` for one view: set from the first batch (``mean(out) * n_data``), then fixed.
 
         The value goes through the float32 ``params`` buffer, as in the original (which
@@ -275,7 +275,7 @@ class MemoryBankNCE(nn.Module):
         if self.intra_negative and feat_neg is not None:
             momentum_update(self.memory_neg, index, feat_neg, momentum)
 
-    def reset_normalisation(self) -> None:
+    def reset_normalization(self) -> None:
         """Forget ``Z`` (NCE mode) so that the next call sets it again."""
         self.params[2] = -1.0
         self.params[3] = -1.0
@@ -311,7 +311,7 @@ def _bank_scores(memory: torch.Tensor, idx: torch.Tensor, feat: torch.Tensor) ->
 def momentum_update(
     memory: torch.Tensor, index: torch.Tensor, feat: torch.Tensor, momentum: float
 ) -> None:
-    """``memory[index] <- normalise(m * memory[index] + (1 - m) * feat)`` in place."""
+    """``memory[index] <- normalize(m * memory[index] + (1 - m) * feat)`` in place."""
     rows = torch.index_select(memory, 0, index)
     rows.mul_(momentum)
     rows.add_(torch.mul(feat.detach().to(memory.dtype), 1 - momentum))

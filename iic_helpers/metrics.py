@@ -42,7 +42,7 @@ def video_features(feats: ArrayLike) -> torch.Tensor:
     """Clip-averaged video features ``(N, D)`` from ``(N, clips, D)`` or ``(N, D)``.
 
     Float64 stays float64; other float dtypes compute in float32. Clips are averaged
-    without normalisation, as in the original.
+    without normalization, as in the original.
     """
     t = _as_tensor(feats)
     if not t.is_floating_point():
@@ -77,7 +77,7 @@ def _neighbour_chunks(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(indices, distances)`` of the ``k`` nearest gallery rows, chunk by chunk.
 
-    No normalised or transposed copy of the gallery is made: each chunk of unit-norm query
+    No normalized or transposed copy of the gallery is made: each chunk of unit-norm query
     rows is multiplied with the raw gallery (NumPy's matmul, faster than torch's on this
     CPU kind, see ``benchmarks/RESULTS.md``) and divided by the gallery norms.
 

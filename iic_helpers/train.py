@@ -584,7 +584,7 @@ def pretrain(
 def wrap_data_parallel(state: PretrainState, ctx: DistContext) -> None:
     """Wrap the backbone in ``DistributedDataParallel`` (``state.engine``).
 
-    BatchNorm normalises with each rank's own batch, as one GPU per process would (its
+    BatchNorm normalizes with each rank's own batch, as one GPU per process would (its
     running statistics are rank 0's, broadcast at each forward: DDP's default); with
     ``cfg.sync_batchnorm`` (CUDA only) it uses the statistics of the global batch.
     """

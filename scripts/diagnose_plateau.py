@@ -3,7 +3,7 @@
 For each run directory (``config.json`` + ``checkpoint.pt`` from ``pretrain``), the backbone
 and centring head encode a batch of training clips in training mode (as in a training step):
 the RGB clip ``a``, its view 2 ``p`` (residual frames) and its two intra-negatives
-``r`` (repeat) and ``s`` (shuffle). Features are L2-normalised as the loss normalises them.
+``r`` (repeat) and ``s`` (shuffle). Features are L2-normalized as the loss normalizes them.
 Printed per run (means over the batch):
 
 * ``pos``: cos(a_i, p_i), the positive pair;

@@ -28,7 +28,7 @@ def test_pipeline_diagram_draws_the_presets_values() -> None:
         "130 scores",
         "τ = 0.2",
         "momentum 0.0",
-        "centre + L2-normalise",
+        "centre + L2-normalize",
         "with gradient",
     ):
         assert piece in text, piece

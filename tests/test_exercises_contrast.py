@@ -78,7 +78,7 @@ def solution_update(memory, index, feat, momentum):
     return memory
 
 
-def unnormalised_update(memory, index, feat, momentum):
+def unnormalized_update(memory, index, feat, momentum):
     memory = memory.clone()
     memory[index] = momentum * memory[index] + (1 - momentum) * feat
     return memory
@@ -106,7 +106,7 @@ def test_check_bank_update_passes_the_solution(capsys) -> None:
 @pytest.mark.parametrize(
     ("fn", "message"),
     [
-        (unnormalised_update, "normalised"),
+        (unnormalized_update, "normalized"),
         (swapped_momentum, "wrong term"),
         (in_place_without_return, "return the updated memory"),
         (blank, "not written yet"),

@@ -108,3 +108,33 @@ def test_cli_prints_paths_inside_the_repository_relative_to_it(tmp_path) -> None
         Path("runs") / "tiny-finetune" / "results.json"
     )
     assert shown(tmp_path / "x.pt") == str(tmp_path / "x.pt")
+
+
+BRITISH = "normali" + "s"  # split so that this file does not match its own search
+
+
+def _british_spellings(paths: list[Path]) -> list[str]:
+    """``file:line`` for every line of ``paths`` that spells normalize the British way."""
+    repo = PACKAGE.parent
+    return [
+        f"{path.relative_to(repo) if path.is_relative_to(repo) else path}:{number}"
+        for path in paths
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if BRITISH in line.lower()
+    ]
+
+
+def test_normalize_is_spelled_one_way(tmp_path) -> None:
+    """The package, scripts and top-level docs say normalize/normalized/normalization."""
+    repo = PACKAGE.parent
+    planted = tmp_path / "planted.py"
+    planted.write_text('"""Features are L2-Normalised."""\n')
+    assert _british_spellings([planted]) != []  # the search finds what it looks for
+    paths = [
+        p
+        for folder in (PACKAGE, repo / "scripts")
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix in {".py", ".md", ".txt", ".toml", ".json"}
+    ] + [repo / "README.md", repo / "ARCHITECTURE.md"]
+    found = _british_spellings(paths)
+    assert found == [], f"write normalize (American spelling, as torch does) in {found}"

@@ -10,7 +10,7 @@ for the RGB, u and v clips.
 
 Paper recipe (``reference/recipe.json``): resize every frame to exactly 128x171 (aspect
 ratio not kept), random crop 112 for training, centre crop 112 for evaluation, values in
-[0, 1], no mean/std normalisation, no flip.
+[0, 1], no mean/std normalization, no flip.
 """
 
 from __future__ import annotations

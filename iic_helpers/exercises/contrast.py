@@ -137,7 +137,7 @@ def check_scores(fn: ScoresFn) -> bool:
 def reference_bank_update(
     memory: torch.Tensor, index: torch.Tensor, feat: torch.Tensor, momentum: float
 ) -> torch.Tensor:
-    """The package's update: ``memory[index] <- normalise(m * memory[index] + (1-m) * feat)``.
+    """The package's update: ``memory[index] <- normalize(m * memory[index] + (1-m) * feat)``.
 
     ``memory`` ``(N, D)``, ``index`` ``(B,)`` distinct rows, ``feat`` ``(B, D)``; returns a
     new ``(N, D)`` tensor (the input is left unchanged).
@@ -174,14 +174,14 @@ def check_bank_update(fn: UpdateFn) -> bool:
         mixed = momentum * memory[index] + (1 - momentum) * feat
         swapped = memory.clone()
         swapped[index] = F.normalize(momentum * feat + (1 - momentum) * memory[index], dim=1)
-        unnormalised = memory.clone()
-        unnormalised[index] = mixed
+        unnormalized = memory.clone()
+        unnormalized[index] = mixed
         first_rows = memory.clone()
         first_rows[:batch] = F.normalize(momentum * memory[:batch] + (1 - momentum) * feat, dim=1)
         no_momentum = memory.clone()
         no_momentum[index] = F.normalize(feat, dim=1)
         mistakes = [
-            (unnormalised, "the updated rows are not L2-normalised"),
+            (unnormalized, "the updated rows are not L2-normalized"),
             (swapped, "momentum weights the wrong term: m * old row + (1 - m) * new feature"),
             (first_rows, "rows 0..B-1 were updated; update the rows named by index"),
             (no_momentum, "the momentum is ignored (only right when momentum = 0)"),

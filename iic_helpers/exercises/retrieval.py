@@ -45,7 +45,7 @@ def _variants(query, ql, gallery, gl, k: int) -> list[tuple[float, str]]:
     return [
         (
             any_hit(euclid.topk(k, dim=1, largest=False).indices),
-            "Euclidean distance on raw features; retrieval uses cosine (normalise the rows first)",
+            "Euclidean distance on raw features; retrieval uses cosine (normalize the rows first)",
         ),
         (
             any_hit(cos.topk(k, dim=1, largest=False).indices),
