@@ -1,8 +1,10 @@
-"""Shared test helpers: fixture paths and loaders."""
+"""Shared test helpers: fixture paths and loaders, small configs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +20,32 @@ def fixtures_dir() -> Path:
 def load_npz(name: str) -> dict[str, np.ndarray]:
     with np.load(FIXTURES / name) as data:
         return {key: data[key] for key in data.files}
+
+
+def small_config(**extra: Any) -> dict[str, Any]:
+    """``make_config`` overrides that shrink a preset to the ``tiny_root`` dataset's size.
+
+    Clips of 8 frames, resized to 18x24 and cropped to 16x16 (the dataset's videos are
+    12 frames of 32x32), a width-4 backbone, batches of 4 and 2 evaluation clips per video;
+    ``extra`` adds or replaces fields (e.g. ``k=8``, ``ft_epochs=1``).
+    """
+    return {
+        "clip_len": 8,
+        "resize": (18, 24),
+        "crop": 16,
+        "width": 4,
+        "batch_size": 4,
+        "eval_clips": 2,
+        **extra,
+    }
+
+
+def set_flags(values: Mapping[str, Any]) -> list[str]:
+    """The CLI's ``--set field=value`` flags for config overrides (tuples joined by commas)."""
+    return [
+        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+        for k, v in values.items()
+    ]
 
 
 @pytest.fixture(scope="session")

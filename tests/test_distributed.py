@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import set_flags, small_config
 
 from iic_helpers.checkpoint import load_checkpoint
 from iic_helpers.config import make_config
@@ -21,18 +22,7 @@ WORLD = 2
 N_DATA = 20
 STEPS = 3
 #: The paper preset at a size a 2-core CPU steps through in milliseconds.
-SMALL = dict(
-    clip_len=8,
-    resize=(18, 24),
-    crop=16,
-    width=4,
-    k=8,
-    batch_size=4,
-    eval_clips=2,
-    num_workers=0,
-    device="cpu",
-    retrieval_features="pool",
-)
+SMALL = small_config(k=8, num_workers=0, device="cpu", retrieval_features="pool")
 
 
 def _clips(step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,20 +189,13 @@ def _torchrun(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     )
 
 
-def _sets(values: dict) -> list[str]:
-    return [
-        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-        for k, v in values.items()
-    ]
-
-
 def test_torchrun_command_line_and_a_failing_rank_stops_the_job(tiny_root, tmp_path) -> None:
     import shutil
 
     run = tmp_path / "run"
     common = ["--preset", "paper", "--data-root", str(tiny_root), "--run-dir", str(run)]
     proc = _torchrun(
-        ["pretrain", *common, "--epochs", "1", "--threads", "1", *_sets(SMALL)], tmp_path
+        ["pretrain", *common, "--epochs", "1", "--threads", "1", *set_flags(SMALL)], tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1
@@ -225,7 +208,7 @@ def test_torchrun_command_line_and_a_failing_rank_stops_the_job(tiny_root, tmp_p
     victim.write_bytes(b"not a video")
     common = ["--preset", "paper", "--data-root", str(root), "--run-dir", str(tmp_path / "b")]
     proc = _torchrun(
-        ["pretrain", *common, "--epochs", "1", "--threads", "1", *_sets(SMALL)], tmp_path
+        ["pretrain", *common, "--epochs", "1", "--threads", "1", *set_flags(SMALL)], tmp_path
     )
     assert proc.returncode != 0
     assert victim.name in proc.stdout + proc.stderr

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import set_flags, small_config
 
 from iic_helpers.__main__ import main as cli
 from iic_helpers.config import make_config
@@ -19,16 +20,7 @@ from iic_helpers.finetune import (
 )
 from iic_helpers.models import build_backbone
 
-SMALL = dict(
-    clip_len=8,
-    resize=(18, 24),
-    crop=16,
-    width=4,
-    batch_size=4,
-    eval_clips=2,
-    ft_epochs=2,
-    ft_val_fraction=0.25,
-)
+SMALL = small_config(ft_epochs=2, ft_val_fraction=0.25)
 
 
 def test_video_accuracy_weights_every_video_once() -> None:
@@ -133,10 +125,7 @@ def test_linear_probe_and_cli(tiny_root, tmp_path, capsys) -> None:
     result = linear_probe(cfg, None, tmp_path / "lp", progress=False)["linear_probe"]
     assert result["n_test"] == 28  # every test video, each counted once
     assert result["accuracy"] * 28 == pytest.approx(round(result["accuracy"] * 28), abs=1e-9)
-    sets = [
-        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-        for k, v in SMALL.items()
-    ]
+    sets = set_flags(SMALL)
     code = cli(
         ["linear-probe", "--data-root", str(tiny_root), "--run-dir", str(tmp_path / "lp2"), *sets]
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import set_flags, small_config
 from PIL import Image
 
 from iic_helpers.__main__ import main as cli
@@ -27,23 +28,7 @@ from iic_helpers.models import build_backbone
 from iic_helpers.retrieval import extract_features, topk_retrieval
 
 #: Small shapes for the tiny test dataset (12 frames of 32x32); everything else is the preset's.
-SMALL = dict(
-    clip_len=8,
-    resize=(18, 24),
-    crop=16,
-    width=4,
-    batch_size=4,
-    eval_clips=2,
-    num_workers=0,
-    retrieval_features="pool",
-)
-
-
-def _sets(values: dict) -> list[str]:
-    return [
-        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-        for k, v in values.items()
-    ]
+SMALL = small_config(num_workers=0, retrieval_features="pool")
 
 
 def test_paper_preset_trains_in_fp32_and_amp_is_an_option() -> None:
@@ -218,11 +203,11 @@ def test_frame_folders_and_drop_last_frame_from_config_and_cli(tiny_root, tmp_pa
     assert data._positions(12, Path("v"))[-1, -1] == 10
     run = tmp_path / "run"
     argv = ["--preset", "paper", "--data-root", str(root), "--run-dir", str(run)]
-    assert cli(["retrieve", *argv, *_sets(options)]) == 0
+    assert cli(["retrieve", *argv, *set_flags(options)]) == 0
     assert json.loads((run / "results.json").read_text())["n_query"] == 28
     capsys.readouterr()
     no_frames = ["--preset", "paper", "--data-root", str(tiny_root), "--run-dir", str(run)]
-    assert cli(["retrieve", *no_frames, *_sets(options)]) == 2
+    assert cli(["retrieve", *no_frames, *set_flags(options)]) == 2
     assert "frames" in capsys.readouterr().err
     assert cli(["retrieve", *argv, "--set", "rgb_source=png"]) == 2
     assert "rgb_source" in capsys.readouterr().err

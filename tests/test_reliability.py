@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import set_flags, small_config
 
 from iic_helpers.__main__ import main as cli
 from iic_helpers.checkpoint import load_checkpoint, save_checkpoint
@@ -30,21 +31,8 @@ from iic_helpers.train import PretrainState, pretrain, read_history
 
 REPO = Path(__file__).resolve().parents[1]
 
-SMALL = dict(
-    clip_len=8,
-    resize=(18, 24),
-    crop=16,
-    width=4,
-    k=8,
-    batch_size=4,
-    eval_clips=2,
-    lr_milestones=(1,),
-    lr_gamma=0.5,
-    ft_epochs=1,
-)
-SETS = [
-    f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in SMALL.items()
-]
+SMALL = small_config(k=8, lr_milestones=(1,), lr_gamma=0.5, ft_epochs=1)
+SETS = set_flags(SMALL)
 
 
 def _cfg(root: Path, **overrides):

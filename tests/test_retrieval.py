@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, load_npz
+from conftest import FIXTURES, load_npz, small_config
 
 from iic_helpers.retrieval import nearest_neighbours, retrieval_hits, topk_retrieval
 
@@ -121,14 +121,7 @@ def test_features_file_paths_are_relative_to_the_dataset_root(
 
     monkeypatch.chdir(tiny_root.parent)
     cfg = make_config(
-        "tiny",
-        data_root=tiny_root.name,
-        clip_len=8,
-        resize=(18, 24),
-        crop=16,
-        width=4,
-        eval_clips=1,
-        retrieval_features="pool",
+        "tiny", data_root=tiny_root.name, **small_config(eval_clips=1, retrieval_features="pool")
     )
     run_retrieval(cfg, None, tmp_path / "run", max_videos=4, progress=False)
     with np.load(tmp_path / "run" / "retrieval_features.npz") as saved:

@@ -8,23 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import set_flags, small_config
 
 from iic_helpers.__main__ import main as cli
 from iic_helpers.checkpoint import load_checkpoint
 from iic_helpers.config import make_config
 from iic_helpers.train import HISTORY_FIELDS, PretrainState, pretrain, read_history
 
-SMALL = dict(
-    clip_len=8,
-    resize=(18, 24),
-    crop=16,
-    width=4,
-    k=8,
-    batch_size=4,
-    eval_clips=2,
-    lr_milestones=(1,),
-    lr_gamma=0.5,
-)
+SMALL = small_config(k=8, lr_milestones=(1,), lr_gamma=0.5)
 
 
 def _cfg(root: Path, **overrides):
@@ -109,10 +100,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(tiny_root, intra) -> Non
 def test_cli_pretrain_then_retrieve(tiny_root, tmp_path, capsys) -> None:
     run = tmp_path / "cli"
     common = ["--data-root", str(tiny_root), "--run-dir", str(run)]
-    sets = [
-        f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-        for k, v in SMALL.items()
-    ]
+    sets = set_flags(SMALL)
     assert cli(["pretrain", *common, "--epochs", "1", *sets]) == 0
     assert cli(["retrieve", *common, "--checkpoint", str(run / "checkpoint.pt"), *sets]) == 0
     results = json.loads((run / "results.json").read_text())
