@@ -110,15 +110,25 @@ def gif_bytes(
     images = _resized(frames, max_size, scale)
     if compact:
         return _compact_gif(images, fps)
+    return _encode_gif(images, fps)
+
+
+def _encode_gif(frames: list[Image.Image], fps: float, **options: Any) -> bytes:
+    """The bytes of an endlessly looping GIF of ``frames`` (each ``H x W``) at ``fps``.
+
+    Every frame lasts ``round(1000 / fps)`` ms, at least 20; ``options`` go to Pillow's GIF
+    writer (e.g. ``transparency`` and ``disposal``).
+    """
     buffer = io.BytesIO()
-    images[0].save(
+    frames[0].save(
         buffer,
         format="GIF",
         save_all=True,
-        append_images=images[1:],
+        append_images=frames[1:],
         duration=max(20, round(1000 / fps)),
         loop=0,
         optimize=False,
+        **options,
     )
     return buffer.getvalue()
 
@@ -143,19 +153,7 @@ def _compact_gif(images: list[Image.Image], fps: float) -> bytes:
         frame = Image.fromarray(out.astype(np.uint8), mode="P")
         frame.putpalette(palette)
         frames.append(frame)
-    buffer = io.BytesIO()
-    frames[0].save(
-        buffer,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=max(20, round(1000 / fps)),
-        loop=0,
-        optimize=False,
-        transparency=_TRANSPARENT,
-        disposal=1,
-    )
-    return buffer.getvalue()
+    return _encode_gif(frames, fps, transparency=_TRANSPARENT, disposal=1)
 
 
 def _is_uint8_frames(clip: Any) -> bool:
