@@ -1,8 +1,11 @@
-"""Shared test helpers: fixture paths and loaders, small configs."""
+"""Shared test helpers: fixture paths and loaders, small configs, a headless browser."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,10 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: Debian's chromium (``.ci/run`` installs it); Playwright's own browser download is not used.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +88,42 @@ def quick_tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root
+
+
+@dataclass
+class BrowserTab:
+    """A headless Chromium tab with what it reported since it opened.
+
+    ``page`` is Playwright's ``Page``; ``errors`` collects console errors and uncaught page
+    exceptions, ``requests`` the URL of every request the tab made.
+    """
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def chromium_tab(width: int, height: int) -> Iterator[BrowserTab]:
+    """One tab of a viewport ``width x height`` px in Debian's headless Chromium via Playwright.
+
+    The browser closes when the ``with`` block ends.
+    """
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            tab = BrowserTab(browser.new_page(viewport={"width": width, "height": height}))
+            tab.page.on(
+                "console", lambda m: tab.errors.append(m.text) if m.type == "error" else None
+            )
+            tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
+            tab.page.on("request", lambda r: tab.requests.append(r.url))
+            yield tab
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import chromium_tab
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("build_book", REPO / "scripts/build_book.py")
 build_book = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_book)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
 SHOTS = REPO / "runs" / "book-browser-test"
 NOTEBOOKS = [p.stem for p in build_book.notebooks()]
 
@@ -50,20 +47,11 @@ def _has_widgets(stem: str) -> bool:
 
 
 def test_book_pages_in_headless_chromium(site: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
     SHOTS.mkdir(parents=True, exist_ok=True)
     visited: list[str] = []
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: errors.append(str(e)))
-        requests: list[str] = []
-        tab.on("request", lambda r: requests.append(r.url))
+    with chromium_tab(1280, 900) as browser:
+        tab, errors, requests = browser.page, browser.errors, browser.requests
         tab.goto(site.as_uri())
         toc = tab.eval_on_selector_all(
             "nav.bd-links a.reference.internal", "els => els.map(e => e.getAttribute('href'))"
@@ -96,7 +84,6 @@ def test_book_pages_in_headless_chromium(site: Path) -> None:
             if following is None:
                 break
             following.click()
-        browser.close()
     external = sorted({u for u in requests if not u.startswith(("file:", "data:", "blob:"))})
     assert visited == ["index", *NOTEBOOKS], f"the next-links visit {visited}"
     assert not problems, "\n".join(problems)

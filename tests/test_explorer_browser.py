@@ -8,27 +8,17 @@ list neighbours on click. A screenshot goes to ``runs/explorer-browser-test/``.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import chromium_tab
 
 from iic_helpers.config import make_config
 from iic_helpers.explorer import explore
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = [REPO / "checkpoints" / "tiny-iic-repeat.pt", REPO / "checkpoints" / "tiny-cmc.pt"]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SHOTS = REPO / "runs" / "explorer-browser-test"
 
 # Screen position of a panel's first point and the counts Bokeh drew, read from BokehJS.
@@ -62,18 +52,9 @@ def page(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_page_in_headless_chromium(page: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        tab = browser.new_page(viewport={"width": 1300, "height": 1000})
-        errors: list[str] = []
-        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: errors.append(str(e)))
-        requests: list[str] = []
-        tab.on("request", lambda r: requests.append(r.url))
+    with chromium_tab(1300, 1000) as browser:
+        tab, errors, requests = browser.page, browser.errors, browser.requests
         tab.goto(page.as_uri())
         tab.wait_for_function("window.Bokeh && Bokeh.index.roots.length > 0", timeout=30_000)
         tab.wait_for_timeout(500)
@@ -100,7 +81,6 @@ def test_page_in_headless_chromium(page: Path) -> None:
 
         tab.mouse.move(5, 5)
         tab.screenshot(path=str(SHOTS / "explorer.png"), full_page=True)
-        browser.close()
     assert not errors, errors
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
     assert (SHOTS / "explorer.png").stat().st_size > 10_000
