@@ -110,22 +110,27 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
-    from .data import make_synthetic_dataset
+    from .data import make_synthetic_dataset, resolve_data_root
 
     cfg = config_from_args(args)
     start = time.perf_counter()
     options = {k: int(v) for k, v in parse_overrides(args.option).items()}
-    root = make_synthetic_dataset(cfg.data_root, seed=cfg.seed, overwrite=args.overwrite, **options)
+    root = make_synthetic_dataset(
+        resolve_data_root(cfg.data_root), seed=cfg.seed, overwrite=args.overwrite, **options
+    )
     print(f"make-synthetic: dataset ready at {shown(root)} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .data import validate_dataset
+    from .data import resolve_data_root, validate_dataset
 
     cfg = config_from_args(args)
     report = validate_dataset(
-        cfg.data_root, split=cfg.split, clip_len=cfg.clip_len, exact=not args.fast
+        resolve_data_root(cfg.data_root),
+        split=cfg.split,
+        clip_len=cfg.clip_len,
+        exact=not args.fast,
     )
     print(report)
     return 0 if report.ok else 1

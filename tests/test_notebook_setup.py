@@ -104,7 +104,50 @@ def test_find_repo_root_rules(tmp_path: Path) -> None:
     assert paths.find_repo_root(env={}) == REPO
     (tmp_path / "data").mkdir()
     assert resolve_data_root(tmp_path / "data") == tmp_path / "data"  # absolute: as given
-    assert resolve_data_root("no/such/root") == Path("no/such/root")  # the caller reports it
+    # a relative root that is nowhere: the repository's (the caller creates or reports it)
+    assert resolve_data_root("no/such/root") == REPO / "no" / "such" / "root"
+
+
+def test_relative_data_root_prefers_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_root("data/ucf101") == REPO / "data" / "ucf101"  # not in the cwd
+    (tmp_path / "data" / "ucf101").mkdir(parents=True)
+    assert resolve_data_root("data/ucf101") == Path("data/ucf101")  # in the cwd: as given
+
+
+def test_default_data_root_from_another_working_directory_is_the_repositorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From an unrelated folder the preset's ``data/synthetic`` is the repository's, whether
+    or not it has been made yet, and ``make-synthetic`` writes it there, not into the
+    working directory."""
+    import iic_helpers.data
+    from iic_helpers.__main__ import main as cli
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("IIC_REPO", None)
+    code = (
+        "from iic_helpers.config import make_config; from iic_helpers.data import"
+        " resolve_data_root; print(resolve_data_root(make_config('tiny').data_root))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(REPO / "data" / "synthetic")]
+
+    made: list[Path] = []
+
+    def fake_make(root: Path, **options: object) -> Path:  # records instead of writing videos
+        made.append(Path(root))
+        return Path(root)
+
+    monkeypatch.setattr(iic_helpers.data, "make_synthetic_dataset", fake_make)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["make-synthetic", "--preset", "tiny"]) == 0
+    assert made == [REPO / "data" / "synthetic"]
 
 
 def test_notebook_setup_is_idempotent_and_rewrites_relative_paths() -> None:

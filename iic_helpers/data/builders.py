@@ -26,16 +26,20 @@ RGB_SOURCES = ("videos", "frames")
 
 
 def resolve_data_root(data_root: str | Path) -> Path:
-    """``data_root`` as given if it exists (relative to the working directory), else the same
-    path under the repository root (:func:`iic_helpers.paths.repo_path`), so that the preset's
-    ``data/synthetic`` is found from ``notebooks/``, from the repository root, from any other
-    folder and on Colab. A root that exists nowhere is returned as given (the caller reports it).
+    """The folder a dataset root names.
+
+    An absolute root is used as given. A relative root is the folder under the working
+    directory if one exists there (returned as given, still relative), otherwise the same
+    path under the repository root (:func:`iic_helpers.paths.repo_path`), which is where the
+    preset's ``data/synthetic`` lives. So the default root is found, and ``make-synthetic``
+    writes it, from ``notebooks/``, from the repository root, from any other folder and on
+    Colab. A root that exists nowhere comes back under the repository root; the caller
+    creates it or reports it missing.
     """
-    root = Path(data_root)
-    if root.exists() or root.is_absolute():
+    root = Path(data_root).expanduser()
+    if root.is_absolute() or root.exists():
         return root
-    repo_relative = repo_path(root)
-    return repo_relative if repo_relative.exists() else root
+    return repo_path(root)
 
 
 def clip_dataset(
