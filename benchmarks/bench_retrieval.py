@@ -6,7 +6,7 @@ Methods (each in its own subprocess, so that its peak memory is its own):
   ``cosine_distances(X_test, X_train)`` (the full query x gallery matrix), ``np.argsort`` of
   every row (all gallery indices, int64), then a Python loop per k and query.
 * ``ours``: :func:`iic_helpers.retrieval.retrieval_hits`: chunks of queries of at most
-  ``DEFAULT_MAX_ELEMENTS`` similarities, each chunk normalised on its own, its product with
+  ``DEFAULT_MAX_ELEMENTS`` similarities, each chunk normalized on its own, its product with
   the raw gallery (numpy / OpenBLAS, through a transposed view) divided by the gallery's
   row norms, ``torch.topk``; memory beyond the inputs is one chunk.
 * ``unit_copies``: the package's previous method: unit-norm copies of both feature sets,
@@ -278,7 +278,7 @@ def original_memory_bytes(
     """Bytes the original method holds at once beyond the inputs (computed, not run).
 
     Distances ``(Nq, Ng)`` in the features' float type, ``np.argsort`` indices ``(Nq, Ng)``
-    int64, and sklearn's normalised copies of both feature sets.
+    int64, and sklearn's normalized copies of both feature sets.
     """
     distances = n_query * n_gallery * itemsize
     argsort = n_query * n_gallery * 8
@@ -295,7 +295,7 @@ def ours_memory_bytes(
     n_query: int, n_gallery: int, dim: int, max_elements: int, k: int
 ) -> dict[str, float]:
     """Bytes ``retrieval_hits`` holds beyond the inputs: the gallery's inverse row norms, one
-    normalised chunk of queries, one chunk of similarities and the top-k results."""
+    normalized chunk of queries, one chunk of similarities and the top-k results."""
     rows = max(1, max_elements // n_gallery)
     norms = n_gallery * 4
     query_chunk = rows * dim * 4
@@ -574,7 +574,7 @@ def print_report(result: dict[str, Any]) -> None:
             f"  original method (computed, not run): distances + argsort = "
             f"{o64['distances_gb'] + o64['argsort_gb']:.1f} GB in float64 + int64 "
             f"({o32['distances_gb'] + o32['argsort_gb']:.1f} GB with float32 distances), "
-            f"{o64['total_gb']:.1f} GB with sklearn's normalised copies"
+            f"{o64['total_gb']:.1f} GB with sklearn's normalized copies"
         )
         ours = big["ours_memory_computed"]
         print(f"  ours (computed): {ours['total_gb']:.2f} GB beyond the inputs")

@@ -20,7 +20,7 @@ Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
   ``negative_gradient`` the negative only updates the memory bank and BatchNorm running
   statistics); not applicable with ``negative_gradient``.
 * ``concat2``: one forward pass over ``cat(view 1, view 2)``, the negative in its own;
-  ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalises with
+  ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalizes with
   statistics over 2B (3B) mixed samples instead of B samples of one view, which changes
   the features and the running statistics (the original used per-view statistics).
 * ``cl``: model in ``channels_last_3d`` (for the non-package variants); ``bf16``:
