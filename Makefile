@@ -41,7 +41,7 @@ book: setup
 instructors: setup
 	$(BIN)/python scripts/instructors_table.py
 
-## checkpoints: retrain the shipped tiny-preset checkpoints on the CPU (see README for the time)
+## checkpoints: retrain the shipped tiny-preset checkpoints and fine-tuning runs on the CPU (see README)
 checkpoints: setup
 	$(BIN)/python scripts/make_checkpoints.py
 
