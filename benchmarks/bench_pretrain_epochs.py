@@ -9,7 +9,8 @@ Reported per ISA: seconds per epoch (median of the epochs after the first, which
 the decoded-video cache), the speed-up of each thread count over one thread measured in the
 same run, and how far each run's per-epoch loss is from the one-thread run's (the learning
 check: a different thread count sums in another order, so the losses may differ by float
-rounding only). The one-thread run is also compared with the history of the shipped
+rounding only; the first three steps on fixed clips show that difference before training
+amplifies it). The one-thread run is also compared with the history of the shipped
 checkpoint made with one thread (``checkpoints/tiny-iic-repeat.history.csv``).
 
 Usage::
@@ -49,15 +50,37 @@ def child(epochs: int, threads: int, out: Path) -> None:
 
     torch.set_num_threads(threads)
     cfg = make_config("tiny", seed=0, epochs=epochs, intra_negative="repeat")
+    step_losses = first_step_losses(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         run = pretrain(cfg, Path(tmp) / "run", progress=False)
         rows = read_history(run)
     payload = {
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "step_losses": step_losses,
         "rows": rows,
     }
     out.write_text(json.dumps(payload))
+
+
+def first_step_losses(cfg: Any, steps: int = 3) -> list[float]:
+    """Losses of the first ``steps`` training steps on fixed random clips (same weights, same
+    draws in every process): how far one thread count or ISA is from another before training
+    amplifies the difference."""
+    import torch
+
+    from iic_helpers.train import PretrainState, pretrain_step
+
+    torch.manual_seed(0)
+    state = PretrainState(cfg, 360, torch.device("cpu"))
+    state.model.to(memory_format=torch.channels_last_3d)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        clips = torch.rand(16, 3, cfg.clip_len, cfg.crop, cfg.crop, generator=generator)
+        index = torch.randperm(360, generator=generator)[:16]
+        losses.append(pretrain_step(state, clips, index, generator)["loss"])
+    return losses
 
 
 def run_child(epochs: int, threads: int, isa: str) -> dict[str, Any]:
@@ -101,7 +124,9 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
             history = result["rows"]
             per_epoch = statistics.median(r["seconds"] for r in history[1:] or history)
             if baseline is None:
-                baseline = (per_epoch, history)
+                baseline = (per_epoch, history, result["step_losses"])
+            pairs = zip(result["step_losses"], baseline[2], strict=True)
+            step_gap = max(abs(a - b) for a, b in pairs)
             row = {
                 "isa": isa,
                 "cpu_capability": result["cpu_capability"],
@@ -110,6 +135,8 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
                 "s_per_epoch": round(per_epoch, 2),
                 "first_epoch_s": round(history[0]["seconds"], 2),
                 "speedup_vs_first": round(baseline[0] / per_epoch, 2),
+                "step_losses": result["step_losses"],
+                "max_step_loss_gap_vs_first": float(f"{step_gap:.2g}"),
                 "max_loss_gap_vs_first": float(f"{max_loss_gap(history, baseline[1]):.2g}"),
                 "max_loss_gap_vs_shipped": (
                     float(f"{max_loss_gap(history, shipped):.2g}") if shipped else None
@@ -119,7 +146,8 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
             rows_out.append(row)
             print(
                 f"{isa:>6} threads {row['threads']}: {row['s_per_epoch']} s/epoch "
-                f"(x{row['speedup_vs_first']} vs {threads[0]} thread), loss gap vs "
+                f"(x{row['speedup_vs_first']} vs {threads[0]} thread), first-steps loss gap "
+                f"{row['max_step_loss_gap_vs_first']}, epoch loss gap vs "
                 f"{threads[0]} thread {row['max_loss_gap_vs_first']}, vs shipped "
                 f"{row['max_loss_gap_vs_shipped']}",
                 flush=True,
