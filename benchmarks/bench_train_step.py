@@ -23,6 +23,8 @@ Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
   ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalizes with
   statistics over 2B (3B) mixed samples instead of B samples of one view, which changes
   the features and the running statistics (the original used per-view statistics).
+* ``compile``: the backbone wrapped in ``torch.compile`` (inductor, needs a C++ compiler);
+  ``first_step_s`` then includes the compilation. Not a package option (see RESULTS.md).
 * ``cl``: model in ``channels_last_3d`` (for the non-package variants); ``bf16``:
   ``torch.autocast("cpu", bfloat16)`` around the forward passes (the loss and memory bank
   stay fp32); ``t1`` / ``t2``: 1 or 2 intra-op threads.
@@ -113,7 +115,19 @@ DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
         "ours+t1",
     ),
 }
-TOKENS = ("baseline", "ours", "nograd", "concat2", "concat3", "cl", "ncdhw", "bf16", "t1", "t2")
+TOKENS = (
+    "baseline",
+    "ours",
+    "nograd",
+    "concat2",
+    "concat3",
+    "cl",
+    "ncdhw",
+    "bf16",
+    "t1",
+    "t2",
+    "compile",
+)
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -252,6 +266,7 @@ def parse_variant(name: str) -> dict[str, Any]:
         "concat": 3 if "concat3" in tokens else (2 if "concat2" in tokens else 1),
         "nograd": "nograd" in tokens,
         "amp": "bf16" in tokens,
+        "compile": "compile" in tokens,
     }
     opts["package"] = not opts["baseline"] and not (
         opts["concat"] > 1 or opts["nograd"] or opts["amp"]
@@ -339,6 +354,8 @@ def run_variant(
         package_cl = opts["package"] and cfg.channels_last and not opts["ncdhw"]
         if opts["channels_last"] or package_cl:
             state.model.to(memory_format=torch.channels_last_3d)
+        if opts["compile"]:  # the backbone through torch.compile (inductor); not in the package
+            state.engine = torch.compile(state.engine)
         shape = (batch, 3, cfg.clip_len, cfg.crop, cfg.crop)
         clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
         index = torch.arange(batch) % n_data
@@ -349,7 +366,9 @@ def run_variant(
         _malloc_trim()
         reset_peak_rss()
         rss0 = rss_mib()
+        first_start = time.perf_counter()
         first = step(state, clips, index, generator)
+        first_step_s = time.perf_counter() - first_start  # includes compilation with "compile"
         peak = peak_rss_mib()
         peak_extra = None if rss0 is None or peak is None else peak - rss0
         for _ in range(warmup - 1):
@@ -370,6 +389,7 @@ def run_variant(
         "step_s": median,
         "ms_per_sample": 1000 * median / batch,
         "peak_extra_mib": peak_extra,
+        "first_step_s": first_step_s,
         "first_loss": first["loss"],
         "times_s": times,
     }
