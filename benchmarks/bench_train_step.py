@@ -23,9 +23,9 @@ Variants (a name joins tokens with ``+``, e.g. ``concat2+bf16``):
   ``concat3``: one pass over all three. **Not faithful**: BatchNorm then normalizes with
   statistics over 2B (3B) mixed samples instead of B samples of one view, which changes
   the features and the running statistics (the original used per-view statistics).
-* ``compile``: ``PretrainState.encode`` (backbone + head) through ``torch.compile`` (inductor,
+* ``compile``: the backbone (``PretrainState.engine``) through ``torch.compile`` (inductor,
   needs a C++ compiler); ``first_step_s`` then includes the compilation. Not a package
-  option (see RESULTS.md).
+  option: see RESULTS.md (no gain on AVX-512; a NaN loss on emulated AVX2).
 * ``cl``: model in ``channels_last_3d`` (for the non-package variants); ``bf16``:
   ``torch.autocast("cpu", bfloat16)`` around the forward passes (the loss and memory bank
   stay fp32); ``t1`` / ``t2``: 1 or 2 intra-op threads.
@@ -355,8 +355,8 @@ def run_variant(
         package_cl = opts["package"] and cfg.channels_last and not opts["ncdhw"]
         if opts["channels_last"] or package_cl:
             state.model.to(memory_format=torch.channels_last_3d)
-        if opts["compile"]:  # backbone + head through torch.compile (inductor); not in the package
-            state.encode = torch.compile(state.encode)
+        if opts["compile"]:  # the backbone through torch.compile (inductor); not in the package
+            state.engine = torch.compile(state.engine)
         shape = (batch, 3, cfg.clip_len, cfg.crop, cfg.crop)
         clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
         index = torch.arange(batch) % n_data

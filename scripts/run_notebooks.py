@@ -102,7 +102,7 @@ def timing_record(executed: list[Path], quick: bool, seconds: float) -> dict[str
     info = machine()
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": "python " + " ".join([_relative_to_repo(sys.argv[0]), *sys.argv[1:]]),
         "quick": quick,
         "machine": {**info, "isa": isa_label(info)},
         "notebook_seconds": times,

@@ -80,7 +80,11 @@ def readme_table(times: dict[str, dict[str, Any]]) -> str:
             f"- {KINDS[kind]}: {record['date']}, {machine['cpu_model']}, {machine['cores']} cores, "
             f"{machine['torch_threads']} torch threads, torch capability "
             f"`{machine['cpu_capability']}`"
-            + (f", limits {machine['isa_limits']}" if machine.get("isa_limits") else "")
+            + (
+                ", limits " + ", ".join(f"`{k}={v}`" for k, v in machine["isa_limits"].items())
+                if machine.get("isa_limits")
+                else ""
+            )
             + f"; `{record['command']}` (`results/tutorial_times/{kind}.json`)"
         )
     return "\n".join(lines)
