@@ -28,44 +28,88 @@ def test_ablation_tables_are_their_json_files(folder: str) -> None:
 
 
 def _rows(name: str) -> list[dict]:
+    """The ``rows`` of ``benchmarks/results/<name>.json``."""
     return json.loads((BENCH / f"{name}.json").read_text())["rows"]
 
 
-def _pick(rows: list[dict], **match: str) -> dict:
+def _pick(rows: list[dict], **match: object) -> dict:
     found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
     assert len(found) == 1, match
     return found[0]
 
 
+def _step_ratio(name: str, model: str, slow: str, fast: str) -> float:
+    """``slow`` variant's ms per sample / ``fast`` variant's, both from ``<name>.json``."""
+    rows = {(r["model"], r["variant"]): r["ms_per_sample"] for r in _rows(name)}
+    return rows[model, slow] / rows[model, fast]
+
+
+def _both(native: float, avx2: float, digits: int = 2) -> str:
+    """An AVX-512 / AVX2 pair as the README prints it: ``1.36x / 1.58x``."""
+    return f"{native:.{digits}f}x / {avx2:.{digits}f}x"
+
+
 def benchmark_headlines() -> dict[str, str]:
-    """Each headline the README quotes, formatted as it prints there, from the JSON files."""
-    step = _rows("train_step")
-    speed = {(r["model"], r["variant"]): r for r in step}
-    load = _rows("data_loading")
-    ucf = json.loads((BENCH / "retrieval.json").read_text())
-    ours = _pick(ucf["ucf"]["rows"], method="ours")
-    kinetics = ucf["kinetics"]
+    """Each headline the README quotes, formatted as it prints there, from the JSON files.
+
+    Pairs are the native (AVX-512) file first, then its ``_avx2`` twin from the same command.
+    """
+    steps = ("train_step", "train_step_avx2")
+    tiny_1t = [_step_ratio(n, "tiny", "baseline+t1", "ours+t1") for n in steps]
+    tiny_2t = [_step_ratio(n, "tiny", "baseline", "ours") for n in steps]
+    paper = [_step_ratio(n, "paper", "baseline", "ours") for n in steps]
+    threads = [_step_ratio(n, "tiny", "ours+t1", "ours") for n in steps]
+    epochs = _rows("pretrain_epochs")
+    epoch_2t = [_pick(epochs, isa=isa, threads=2)["speedup_vs_first"] for isa in ("native", "avx2")]
+    bf16_avx2 = _pick(_rows("train_step_avx2"), model="tiny", variant="bf16")["speedup"]
+    compiled = {r["variant"]: r for r in _rows("compile/train_step")}
+    compile_gain = compiled["ours"]["ms_per_sample"] / compiled["ours+compile"]["ms_per_sample"]
+    compile_s = compiled["ours+compile"]["first_step_s"]
+    loads = [_rows(n) for n in ("data_loading", "data_loading_avx2")]
+
+    def vs_jpeg(dataset: str, fmt: str) -> list[float]:
+        return [_pick(rows, dataset=dataset, format=fmt)["speedup_vs_jpeg"] for rows in loads]
+
+    resized = vs_jpeg("ucf_like", "pyav_preresized")
+    previous = vs_jpeg("ucf_like", "preresized_h264_avi_gop250")
+    vs_previous = [a / b for a, b in zip(resized, previous, strict=True)]
+    cache = vs_jpeg("synthetic", "cache")
+    jpeg = _pick(loads[0], dataset="ucf_like", format="jpeg")
+    resized_row = _pick(loads[0], dataset="ucf_like", format="pyav_preresized")
+    retrieval = [
+        json.loads((BENCH / f"{n}.json").read_text()) for n in ("retrieval", "retrieval_avx2")
+    ]
+    ours = [_pick(r["ucf"]["rows"], method="ours") for r in retrieval]
+    kinetics = [r["kinetics"]["full"]["ours"] for r in retrieval]
+    original_gb = retrieval[0]["kinetics"]["original_memory_float64_computed"]["total_gb"]
     explorer = json.loads((BENCH / "explorer.json").read_text())
     bokeh = _pick(explorer["libraries"], library="bokeh")
     plotly = _pick(explorer["libraries"], library="plotly")
     (ucf_explorer,) = explorer["ucf101"]
-    jpeg = _pick(load, dataset="ucf_like", format="jpeg")
-    resized = _pick(load, dataset="ucf_like", format="pyav_preresized")
     return {
-        "tiny, one thread": f"{speed['tiny', 'ours+t1']['speedup'] / speed['tiny', 'baseline+t1']['speedup']:.2f}x",  # noqa: E501
-        "tiny, two threads": f"{speed['tiny', 'ours']['speedup']:.2f}x on two",
-        "paper model": f"{speed['paper', 'ours']['speedup']:.2f}x for the paper model",
-        "paper GFLOP/s": f"{speed['paper', 'ours']['gflops']:.0f} GFLOP/s",
-        "pre-resized": f"**{resized['speedup_vs_jpeg']:.2f}x**",
-        "vs previous resize": (
-            f"{resized['speedup_vs_jpeg'] / _pick(load, format='preresized_h264_avi_gop250')['speedup_vs_jpeg']:.1f}x the previous"  # noqa: E501
+        "tiny, one thread": f"{_both(*tiny_1t)} for the tiny preset on one thread",
+        "tiny, two threads": f"{_both(*tiny_2t)} on two",
+        "paper model": f"{_both(*paper)} for the paper model",
+        "two threads, step": f"the tiny step {_both(*threads)}",
+        "two threads, epoch": f"a whole tiny epoch {_both(*epoch_2t)}",
+        "torch.compile": (
+            f"no faster on AVX-512 ({compile_gain:.2f}x, after {compile_s:.0f} s of compiling)"
         ),
-        "disk": f"1/{jpeg['storage_mb'] / resized['storage_mb']:.0f} of the disk",
-        "originals": f"{_pick(load, dataset='ucf_like', format='pyav')['speedup_vs_jpeg']:.2f}x",
-        "cache": f"`cache=True` (the tiny preset) {_pick(load, dataset='synthetic', format='cache')['speedup_vs_jpeg']:.1f}x",  # noqa: E501
-        "retrieval speed": f"**{ours['speedup']:.2f}x faster with {ours['memory_ratio']:.2f}x the memory**",  # noqa: E501
-        "kinetics time": f"{kinetics['full']['ours']['seconds']:.1f} s within {kinetics['full']['ours']['peak_extra_mib']:.0f} MiB",  # noqa: E501
-        "kinetics original": f"would need {kinetics['original_memory_float64_computed']['total_gb']:.0f} GB",  # noqa: E501
+        "bf16 on AVX2": f"AVX2 has no bf16 ({bf16_avx2:.2g}x the baseline)",
+        "pre-resized": f"**{_both(*resized)}**",
+        "vs previous resize": f"{_both(*vs_previous, digits=1)} the previous",
+        "disk": f"1/{jpeg['storage_mb'] / resized_row['storage_mb']:.0f} of the disk",
+        "originals": f"originals {_both(*vs_jpeg('ucf_like', 'pyav'))}",
+        "cache": f"`cache=True` (the tiny preset) {_both(*cache, digits=1)}",
+        "retrieval speed": (
+            f"**{_both(*(o['speedup'] for o in ours))} faster with "
+            f"{_both(*(o['memory_ratio'] for o in ours))} the memory**"
+        ),
+        "kinetics time": (
+            f"{kinetics[0]['seconds']:.1f} s / {kinetics[1]['seconds']:.1f} s within "
+            f"{kinetics[0]['peak_extra_mib']:.0f} / {kinetics[1]['peak_extra_mib']:.0f} MiB"
+        ),
+        "kinetics original": f"would need {original_gb:.0f} GB",
         "explorer javascript": f"{bokeh['library_js_MB']:.2f} vs {plotly['library_js_MB']:.2f} MB of inlined JavaScript",  # noqa: E501
         "explorer load": f"{bokeh['load_s']:.1f} vs {plotly['load_s']:.1f} s to load",
         "explorer projection": f"projected in {ucf_explorer['projection_s']:.0f} s, page {ucf_explorer['page_MB']:.1f} MB",  # noqa: E501
@@ -76,6 +120,30 @@ def test_benchmark_headlines_are_the_result_files() -> None:
     text = " ".join(README.split())  # line breaks inside a sentence do not matter
     wrong = {name: quoted for name, quoted in benchmark_headlines().items() if quoted not in text}
     assert not wrong, f"README's benchmark headlines differ from benchmarks/results: {wrong}"
+
+
+@pytest.mark.parametrize("name", ["train_step", "data_loading", "retrieval"])
+def test_benchmark_pairs_are_native_and_avx2_runs(name: str) -> None:
+    """The README's ``AVX-512 / AVX2`` pairs come from a native file and its AVX2 twin."""
+    native = json.loads((BENCH / f"{name}.json").read_text())["machine"]
+    avx2 = json.loads((BENCH / f"{name}_avx2.json").read_text())["machine"]
+    assert (native["isa"], native["torch_cpu_capability"]) == ("native", "AVX512"), (
+        f"benchmarks/results/{name}.json is not an AVX-512 run: rerun "
+        f"benchmarks/bench_{name}.py --isa both on an AVX-512 machine"
+    )
+    assert avx2["isa"].startswith("avx2") and avx2["torch_cpu_capability"] == "AVX2", (
+        f"benchmarks/results/{name}_avx2.json is not an AVX2 run: rerun "
+        f"benchmarks/bench_{name}.py --isa both"
+    )
+
+
+def test_pretrain_epochs_has_both_isas() -> None:
+    """``pretrain_epochs.json`` holds an AVX-512 and an AVX2 run (the README quotes both)."""
+    epochs = {(r["isa"], r["cpu_capability"]) for r in _rows("pretrain_epochs")}
+    assert epochs == {("native", "AVX512"), ("avx2", "AVX2")}, (
+        f"benchmarks/results/pretrain_epochs.json has {epochs}: rerun "
+        "benchmarks/bench_pretrain_epochs.py --isa both on an AVX-512 machine"
+    )
 
 
 def _diagnosis() -> dict[str, dict[str, float]]:
