@@ -168,6 +168,50 @@ def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
     return found
 
 
+#: Seconds a cell may run in quick mode (the test suite) before it counts as hung; quick
+#: cells take seconds. Full-mode cells have no limit (``TRAIN = "full"`` trains for minutes).
+QUICK_CELL_TIMEOUT = 300
+
+
+def execute(
+    notebook: Path,
+    target: Path,
+    parameters: dict[str, Any] | None = None,
+    cell_timeout: float | None = None,
+    cwd: Path = NOTEBOOKS,
+) -> None:
+    """Execute ``notebook`` into ``target`` with papermill; retry once if a cell hangs.
+
+    nbclient can wait forever for a kernel message when a cell creates ipywidgets (an open
+    nbclient issue, jupyter/nbclient#312: the kernel is idle, the client still waits), so
+    with ``cell_timeout`` a cell that runs longer counts as hung: the notebook is executed
+    once more, from the start, in a fresh kernel, and a second hang is an error.
+    """
+    import papermill
+    from nbclient.exceptions import CellTimeoutError
+
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(target),
+                parameters=parameters,
+                cwd=str(cwd),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=cell_timeout,
+            )
+            return
+        except CellTimeoutError:
+            if attempt == 2:
+                raise
+            print(
+                f"run_notebooks: a cell of {notebook.name} ran over {cell_timeout} s (a hung "
+                "kernel connection, jupyter/nbclient#312?): executing it again",
+                flush=True,
+            )
+
+
 def run_all(
     run_root: Path, quick: bool, only: list[str] | None = None, in_place: bool = False
 ) -> list[Path]:
@@ -178,8 +222,6 @@ def run_all(
     executed notebook records the package and code-cell fingerprints it ran with
     (metadata ``iic_tutorial``), so a test can tell stale committed outputs.
     """
-    import papermill
-
     notebooks = notebooks_in_order(only)
     if not notebooks:
         print("run_notebooks: no notebooks in notebooks/ yet; nothing to run.")
@@ -192,13 +234,11 @@ def run_all(
         start = time.perf_counter()
         target = nb if in_place else out_dir / nb.name
         print(f"run_notebooks: executing {nb.relative_to(REPO)} (quick={quick}) ...", flush=True)
-        papermill.execute_notebook(
-            str(nb),
-            str(target),
+        execute(
+            nb,
+            target,
             parameters=None if in_place else {"RUN_ROOT": str(run_root), "QUICK": quick},
-            cwd=str(NOTEBOOKS),
-            kernel_name="python3",
-            progress_bar=False,
+            cell_timeout=QUICK_CELL_TIMEOUT if quick else None,
         )
         seconds = time.perf_counter() - start
         record_provenance(target, quick, seconds)

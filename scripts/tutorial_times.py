@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,17 +109,15 @@ def refreshed_readme(text: str, table: str) -> str:
 
 
 def refreshed_notebook(text: str, line: str) -> str:
-    """The notebook JSON text with its header line replaced (or added to the first markdown
-    cell, before the "You will learn" part)."""
+    """The notebook JSON text with its header line (re)placed in the first markdown cell: its
+    own paragraph after the title and the Colab badge (``scripts/notebook_setup.py`` keeps
+    the badge right under the title)."""
     nb = json.loads(text)
     cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
-    source = "".join(cell["source"])
-    if HEADER in source:
-        source = re.sub(re.escape(HEADER) + r"[^\n]*", lambda _: line, source, count=1)
-    else:
-        first, sep, rest = source.partition("\n\n")
-        source = first + "\n\n" + line + (sep + rest if sep else "")
-    lines = source.split("\n")
+    paragraphs = [p for p in "".join(cell["source"]).split("\n\n") if not p.startswith(HEADER)]
+    after = 2 if len(paragraphs) > 1 and "colab-badge" in paragraphs[1] else 1
+    paragraphs.insert(after, line)
+    lines = "\n\n".join(paragraphs).split("\n")
     cell["source"] = [piece + "\n" for piece in lines[:-1]] + [lines[-1]]
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 

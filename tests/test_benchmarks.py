@@ -63,7 +63,8 @@ def test_train_step_bench_runs_and_variants_agree(negative_gradient: bool) -> No
         },
         verbose=False,
     )
-    assert set(result) == {"rows", "flops", "settings"}
+    assert set(result) == {"rows", "skipped", "flops", "settings"}
+    assert result["skipped"] == []  # only the paper model skips bf16 without bf16 instructions
     settings = result["settings"]["tiny"]
     assert settings["flop_multiple"] == (9 if negative_gradient else 7)
     assert set(settings["relative_error_vs_fp32"]) == {"cl", "bf16", "bf16+cl"}

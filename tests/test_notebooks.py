@@ -93,6 +93,8 @@ def test_fingerprints_see_a_changed_cell_and_a_changed_package(tmp_path: Path) -
 def test_provenance_records_the_cpu_and_the_timing_table_lists_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in run_notebooks.AVX2_ENV:  # e.g. when the suite itself runs with AVX2 limits
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     record = run_notebooks.provenance(nb, quick=True, seconds=12.34)
@@ -150,3 +152,26 @@ def test_solutions_are_marked_and_collapsed(path: Path) -> None:
             )
         if is_solution and cell.cell_type == "markdown":
             assert cell.source.startswith("**Answer"), f"{path.name} cell {i}: mark the answer"
+
+
+def test_a_hung_cell_is_executed_again_once(monkeypatch, tmp_path: Path) -> None:
+    """``execute`` retries a notebook whose cell timed out (nbclient#312) once, not twice."""
+    import papermill
+    from nbclient.exceptions import CellTimeoutError
+
+    calls = []
+
+    def fake_execute(*args, **kwargs):
+        calls.append(kwargs["execution_timeout"])
+        if len(calls) <= failures:
+            raise CellTimeoutError("A cell timed out")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    failures = 1
+    run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", cell_timeout=7)
+    assert calls == [7, 7]
+    calls.clear()
+    failures = 2
+    with pytest.raises(CellTimeoutError):
+        run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", cell_timeout=7)
+    assert calls == [7, 7]

@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("make_student", REPO / "scripts/make_student.py")
 make_student = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_student)
+_spec = importlib.util.spec_from_file_location("run_notebooks", REPO / "scripts/run_notebooks.py")
+run_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_notebooks)
 SOLUTIONS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUDENT = [REPO / "student" / p.name for p in SOLUTIONS]
 
@@ -95,7 +98,6 @@ def test_student_notebook_stops_at_its_first_blank(path: Path, quick_tutorial: P
     that names the exercise: in the blank cell itself when the blank is top-level code, or in
     the check cell right after it when the blank is a function's body (the checks let a
     blank's error through, see iic_helpers.exercises); never with any other error."""
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     student = nbformat.read(path, as_version=4)
@@ -103,13 +105,12 @@ def test_student_notebook_stops_at_its_first_blank(path: Path, quick_tutorial: P
     out = quick_tutorial / "student" / path.name
     out.parent.mkdir(exist_ok=True)
     with pytest.raises(PapermillExecutionError) as stopped:
-        papermill.execute_notebook(
-            str(path),
-            str(out),
+        run_notebooks.execute(
+            path,
+            out,
             parameters={"RUN_ROOT": str(quick_tutorial), "QUICK": True},
-            cwd=str(path.parent),
-            kernel_name="python3",
-            progress_bar=False,
+            cell_timeout=run_notebooks.QUICK_CELL_TIMEOUT,
+            cwd=path.parent,
         )
     executed = nbformat.read(out, as_version=4)
     failed = [

@@ -64,12 +64,17 @@ def test_table_and_header_carry_both_kinds() -> None:
     assert "2.5 min with AVX-512, 3.4 min with AVX2 (emulated)" in line
 
 
-def test_header_is_inserted_once_then_replaced() -> None:
-    nb = {"cells": [{"cell_type": "markdown", "source": ["# Title\n", "\n", "You will learn"]}]}
-    once = tutorial_times.refreshed_notebook(json.dumps(nb), f"{tutorial_times.HEADER}: 1 s.")
-    twice = tutorial_times.refreshed_notebook(once, f"{tutorial_times.HEADER}: 2 s.")
-    source = "".join(json.loads(twice)["cells"][0]["source"])
-    assert source == f"# Title\n\n{tutorial_times.HEADER}: 2 s.\n\nYou will learn"
+def test_header_is_inserted_once_then_replaced_after_the_badge() -> None:
+    badge = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](x)"
+    for head, expect_head in (
+        ("# Title", "# Title"),
+        (f"# Title\n\n{badge}", f"# Title\n\n{badge}"),
+    ):
+        nb = {"cells": [{"cell_type": "markdown", "source": [f"{head}\n\nYou will learn"]}]}
+        once = tutorial_times.refreshed_notebook(json.dumps(nb), f"{tutorial_times.HEADER}: 1 s.")
+        twice = tutorial_times.refreshed_notebook(once, f"{tutorial_times.HEADER}: 2 s.")
+        source = "".join(json.loads(twice)["cells"][0]["source"])
+        assert source == f"{expect_head}\n\n{tutorial_times.HEADER}: 2 s.\n\nYou will learn"
 
 
 def test_quick_mode_timings_are_refused(tmp_path: Path) -> None:
