@@ -6,8 +6,9 @@ reproduces them, single runs were repeated with the current code, e.g.
     python -m iic_helpers ablation --threads 1 --variants cmc --seeds 1 --out runs/ablation-check
 
 and their small files copied here (``results/ablation-rerun/<variant>-s<seed>/``:
-``config.json``, ``history.csv``, ``results.json``, ``finetune/history.csv``,
-``finetune/results.json``; checkpoints and features are left out). This script writes
+``config.json``, ``history.csv``, ``results.json``, ``finetune/config.json``,
+``finetune/history.csv``, ``finetune/results.json``; the "random" rows have no pretraining
+files; checkpoints and features are left out). This script writes
 ``results/ablation-rerun/comparison.md`` from those files (``--check``: only compare; a test
 uses it).
 
@@ -26,9 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDER = REPO / "results" / "ablation-rerun"
 TABLE = REPO / "results" / "ablation.json"
 FILES = (
-    "config.json",
+    "config.json",  # pretraining (none for "random", which is not pretrained)
     "history.csv",
     "results.json",
+    "finetune/config.json",
     "finetune/history.csv",
     "finetune/results.json",
 )
