@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from iic_helpers.isa import AVX2_ENV, numpy_avx512_targets
+from iic_helpers.isa import AVX2_ENV, cpu_model, numpy_avx512_targets
 from iic_helpers.isa import avx2_env as package_avx2_env
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -33,17 +33,6 @@ RESULTS_DIR = BENCH_DIR / "results"
 
 if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` without an installed package
     sys.path.insert(1, str(REPO))
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (or platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def cpu_flags() -> list[str]:

@@ -8,9 +8,11 @@ a Jupyter kernel), never set after ``import torch``.
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["AVX2_ENV", "avx2_env", "isa_label", "numpy_avx512_targets"]
+__all__ = ["AVX2_ENV", "avx2_env", "cpu_model", "isa_label", "numpy_avx512_targets"]
 
 #: Limits of an AVX2 run, one per library with its own CPU dispatch: oneDNN (convolutions),
 #: ATen's vectorised kernels, MKL (torch's BLAS), OpenBLAS (numpy's BLAS: ``Haswell`` is its
@@ -62,3 +64,18 @@ def isa_label(capability: str, env: Mapping[str, str] | None = None) -> str:
         if capability == "AVX2" and env.get("ONEDNN_MAX_CPU_ISA")
         else capability
     )
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (platform's guess, or ``"unknown"``, elsewhere).
+
+    >>> isinstance(cpu_model(), str) and cpu_model() != ""
+    True
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

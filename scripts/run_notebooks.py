@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iic_helpers.isa import AVX2_ENV, avx2_env
+from iic_helpers.isa import AVX2_ENV, avx2_env, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -71,17 +71,6 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``"unknown"`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def isa_label(record: dict[str, Any]) -> str:

@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # imported by tests too
+from marker_block import replace_between  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 TIMES = REPO / "results" / "tutorial_times"
 README = REPO / "README.md"
@@ -101,11 +104,7 @@ def header_line(name: str, times: dict[str, dict[str, Any]]) -> str:
 
 
 def refreshed_readme(text: str, table: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"tutorial_times: README.md lacks the markers {BEGIN!r} / {END!r}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+    return replace_between(text, BEGIN, END, table, what="tutorial_times: README.md")
 
 
 def refreshed_notebook(text: str, line: str) -> str:

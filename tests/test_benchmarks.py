@@ -239,3 +239,19 @@ def test_explorer_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     (row,) = bench.ucf_scale(300, 64, 3, tmp_path, data_root=root, method="pca")
     assert row["thumbnails"].startswith("3 ") and row["page_MB"] > 1.0
     assert row["projection_s"] >= 0 and row["neighbours_s"] >= 0 and row["load_s"] > 0
+
+
+def test_conv_wgrad_bench_finds_every_conv_and_times_each_part() -> None:
+    bench = load("bench_conv_wgrad")
+    layers = bench.tiny_conv_layers()
+    model = build_backbone("r3d", width=8)
+    assert len(layers) == sum(isinstance(m, torch.nn.Conv3d) for m in model.modules())
+    stem = layers[0]
+    assert stem["input"] == (16, 3, 16, 48, 48) and stem["weight"] == (8, 3, 3, 7, 7)
+    assert stem["stride"] == [1, 2, 2] and stem["padding"] == [1, 3, 3]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        times = bench.time_layer(layers[-1], 2, repeat=1, pool=pool)
+    assert set(times) == {"fwd", "dgrad", "wgrad", "wgrad_split"}
+    assert all(t > 0 for t in times.values())
