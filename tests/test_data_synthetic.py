@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
+import warnings
 from pathlib import Path
 
 import av
@@ -21,6 +23,7 @@ from iic_helpers.data.motion_baselines import (
 )
 from iic_helpers.data.synthetic import (
     SYNTHETIC_CLASSES,
+    SYNTHETIC_VERSION,
     make_synthetic_dataset,
     render_synthetic_video,
     synthetic_video_name,
@@ -359,3 +362,65 @@ def test_linear_probe_accuracy_on_separable_data() -> None:
     assert linear_probe_accuracy(x[::2], y[::2], x[1::2], y[1::2]) == 1.0
     with pytest.raises(ValueError, match="same length"):
         linear_probe_accuracy(x, y[:-1], x, y)
+
+
+def _reference_for(root: Path, tmp_path: Path, change: str | None = None) -> Path:
+    """A reference file for the set in ``root`` (one digest changed if ``change``)."""
+    from iic_helpers.data.synthetic_reference import video_digests
+
+    digests = video_digests(root)
+    if change is not None:
+        digests[change] = "0" * 64
+    options = json.loads((root / "synthetic.json").read_text())["options"]
+    path = tmp_path / "reference.json"
+    path.write_text(json.dumps({"made_on": "a test CPU", "options": options, "sha256": digests}))
+    return path
+
+
+def test_a_set_unlike_the_reference_warns_naming_its_videos(tmp_path: Path) -> None:
+    from iic_helpers.data.synthetic_reference import SyntheticDataWarning, warn_if_not_reference
+
+    root = make_synthetic_dataset(
+        tmp_path / "s", n_groups=2, clips_per_group=1, test_groups=1, num_frames=8, size=32
+    )
+    options = json.loads((root / "synthetic.json").read_text())["options"]
+    same = _reference_for(root, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_if_not_reference(root, options, same) == []
+    changed = _reference_for(root, tmp_path, change="Blink/v_Blink_g01_c01.mp4")
+    with pytest.warns(
+        SyntheticDataWarning, match=r"1 of 20 videos .*\(a test CPU\).*v_Blink_g01_c01"
+    ):
+        assert warn_if_not_reference(root, options, changed) == ["Blink/v_Blink_g01_c01.mp4"]
+    other = {**options, "seed": options["seed"] + 1}
+    assert warn_if_not_reference(root, other, changed) is None  # other options: not compared
+
+
+def test_the_reference_lists_exactly_the_default_sets_videos() -> None:
+    from iic_helpers.data.synthetic_reference import REFERENCE
+
+    reference = json.loads(REFERENCE.read_text())
+    default = {
+        k: p.default for k, p in inspect.signature(make_synthetic_dataset).parameters.items()
+    }
+    options = reference["options"]
+    assert (options["height"], options["width"]) == (default["size"], default["size"])
+    assert options["classes"] == list(SYNTHETIC_CLASSES) and options["version"] == SYNTHETIC_VERSION
+    for key in ("n_groups", "clips_per_group", "num_frames", "seed", "test_groups", "ext", "crf"):
+        assert options[key] == default[key], key
+    names = {
+        synthetic_video_name(c, g, k, default["ext"])
+        for c in SYNTHETIC_CLASSES
+        for g in range(1, default["n_groups"] + 1)
+        for k in range(1, default["clips_per_group"] + 1)
+    }
+    assert set(reference["sha256"]) == names and len(names) == 500
+
+
+def test_the_manifest_records_whether_the_default_set_matches(tmp_path: Path) -> None:
+    """Only the default options are compared; a small set records nothing."""
+    root = make_synthetic_dataset(
+        tmp_path / "s", n_groups=2, clips_per_group=1, test_groups=1, num_frames=8, size=32
+    )
+    assert "differs_from_reference" not in json.loads((root / "synthetic.json").read_text())

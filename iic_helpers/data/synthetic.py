@@ -45,6 +45,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .synthetic_reference import warn_if_not_reference
 from .synthetic_render import (
     SYNTHETIC_CLASSES,
     SYNTHETIC_SHAPES,
@@ -225,13 +226,23 @@ def _read_manifest(root: Path) -> dict | None:
         return None
 
 
-def _write_manifest(root: Path, opts: _Options, counts: dict[str, int], complete: bool) -> None:
-    data = {
+def _write_manifest(
+    root: Path,
+    opts: _Options,
+    counts: dict[str, int],
+    complete: bool,
+    reference: list[str] | None = None,
+) -> None:
+    """``synthetic.json``; ``reference``: the videos that differ from the reference set
+    (recorded as ``differs_from_reference`` when the options are the reference set's)."""
+    data: dict = {
         "generator": "iic_helpers.data.synthetic.make_synthetic_dataset",
         "complete": complete,
         "options": _options_json(opts),
         "counts": counts,
     }
+    if reference is not None:
+        data["differs_from_reference"] = reference
     tmp = root / (_MANIFEST + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(root / _MANIFEST)
@@ -328,6 +339,12 @@ def make_synthetic_dataset(
     Returns:
         The dataset root as a `Path`.
 
+    Warns:
+        SyntheticDataWarning: the default set came out different from the one the shipped
+            results were made on (another CPU's float rounding; see
+            :mod:`~iic_helpers.data.synthetic_reference`). The differing videos are listed
+            in ``synthetic.json`` (``differs_from_reference``).
+
     Raises:
         ValueError: an option is out of range (odd frame size, no training group, ...).
         FileExistsError: `root` is not empty and holds something else, or a synthetic
@@ -365,7 +382,8 @@ def make_synthetic_dataset(
         path.parent.mkdir(parents=True, exist_ok=True)
         frames = render_video(render_opts, class_name, group, clip)
         write_video(path, frames, fps=opts.fps, crf=opts.crf, codec="libx264", deterministic=True)
-    _write_manifest(root, opts, counts, complete=True)
+    differing = warn_if_not_reference(root, _options_json(opts))
+    _write_manifest(root, opts, counts, complete=True, reference=differing)
     return root
 
 
