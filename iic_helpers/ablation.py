@@ -39,6 +39,7 @@ __all__ = [
     "aggregate",
     "markdown_table",
     "run_one",
+    "run_metrics",
 ]
 
 #: Variant name -> config overrides ("random" is not pretrained).
@@ -105,7 +106,8 @@ def _require_flow(cfg: Config, variant: str) -> None:
         )
 
 
-def _metrics(results: dict[str, Any]) -> dict[str, float]:
+def run_metrics(results: dict[str, Any]) -> dict[str, float]:
+    """One run's table measures from its ``results.json``: accuracies in %, minutes."""
     return {
         "top1": 100 * results["retrieval"]["top1"],
         "top5": 100 * results["retrieval"]["top5"],
@@ -124,7 +126,7 @@ def aggregate(root: Path, variants: Sequence[str], seeds: Sequence[int]) -> dict
         for seed in seeds:
             run_dir = root / f"{variant}-s{seed}"
             if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
-                runs.append((seed, _metrics(read_results(run_dir))))
+                runs.append((seed, run_metrics(read_results(run_dir))))
         if not runs:
             continue
         values = {m: np.array([r[m] for _, r in runs]) for m in METRICS}

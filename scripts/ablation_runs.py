@@ -27,6 +27,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from iic_helpers.ablation import run_metrics
 from iic_helpers.config import Config
 from iic_helpers.runs import read_csv_rows
 from iic_helpers.train import uniform_loss
@@ -44,17 +45,6 @@ FILES = (
     "finetune/results.json",
 )
 METRICS = ("top1", "top5", "top10", "linear_probe", "finetune")
-
-
-def measured(results: dict) -> dict[str, float]:
-    """The table's metrics (in %) from one run's ``results.json``."""
-    return {
-        "top1": 100 * results["retrieval"]["top1"],
-        "top5": 100 * results["retrieval"]["top5"],
-        "top10": 100 * results["retrieval"]["top10"],
-        "linear_probe": 100 * results["linear_probe"]["accuracy"],
-        "finetune": 100 * results["finetune"]["test_accuracy"],
-    }
 
 
 def run_folders(folder: Path = FOLDER) -> list[Path]:
@@ -76,7 +66,7 @@ def comparison(folder: Path = FOLDER, previous: Path = PREVIOUS) -> str:
         variant, seed = run.name.rsplit("-s", 1)
         row = table[variant]
         column = row["seeds"].index(int(seed))
-        values = measured(json.loads((run / "results.json").read_text()))
+        values = run_metrics(json.loads((run / "results.json").read_text()))
         for metric in METRICS:
             mine, theirs = round(values[metric], 2), row[metric]["values"][column]
             lines.append(
@@ -97,7 +87,7 @@ def run_summary(folder: Path = FOLDER) -> str:
     ]
     for run in run_folders(folder):
         results = json.loads((run / "results.json").read_text())
-        values = measured(results)
+        values = run_metrics(results)
         minutes = results.get("pretrain_minutes", 0.0)
         if (run / "history.csv").exists():
             history = read_csv_rows(run / "history.csv")
