@@ -8,6 +8,8 @@ every run behind it are committed in ``results/ablation-runs/<variant>-s<seed>/`
 and features are left out. A test aggregates these files with the package's own
 ``aggregate()`` and requires exactly ``results/ablation.json``.
 
+``--table`` rewrites ``results/ablation.json`` / ``.md`` from these files; a row without run
+files is carried over from the previous table and named under ``"carried_over"`` in the JSON.
 ``results/ablation-runs/runs.md`` lists each run: final pretraining loss against the uniform
 loss (the value of a network that cannot tell positives from negatives), the first epoch
 whose loss is below it, and the run's measures. ``results/ablation-runs/comparison.md`` sets
@@ -15,7 +17,7 @@ every run beside the values of the table that
 stood before these runs (``results/ablation-2026-11-28.json``, whose seed-1 and seed-2 runs
 were never committed and could not be recreated; README, "Ablation").
 
-    python scripts/ablation_runs.py --copy runs/ablation   # after `python -m iic_helpers ablation`
+    python scripts/ablation_runs.py --copy runs/ablation --table   # after `... ablation`
     python scripts/ablation_runs.py --check                # only compare (a test does this)
 """
 
@@ -27,7 +29,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from iic_helpers.ablation import run_metrics
+from iic_helpers.ablation import aggregate, markdown_table, run_metrics
 from iic_helpers.config import Config
 from iic_helpers.runs import read_csv_rows
 from iic_helpers.train import uniform_loss
@@ -106,6 +108,28 @@ def run_summary(folder: Path = FOLDER) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_from_files(folder: Path = FOLDER, previous: Path = PREVIOUS) -> dict:
+    """``ablation.json``'s content: rows aggregated from the run files; rows that have none
+    copied from ``previous`` and listed under ``"carried_over"``."""
+    old = json.loads(previous.read_text())
+    seeds = sorted({int(p.name.rsplit("-s", 1)[1]) for p in run_folders(folder)})
+    rerun = aggregate(folder, list(old["table"]), seeds)
+    table = {v: rerun.get(v, old["table"][v]) for v in old["table"]}
+    carried = [v for v in old["table"] if v not in rerun]
+    return {
+        "config": old["config"],
+        "table": table,
+        "carried_over": {v: f"not re-run; from {previous.relative_to(REPO)}" for v in carried},
+    }
+
+
+def write_table(data: dict, out: Path = TABLE) -> None:
+    """``results/ablation.json`` and the README's table ``results/ablation.md``."""
+    cfg = Config.from_dict(data["config"])
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown_table(data["table"], cfg))
+
+
 def generated(folder: Path = FOLDER) -> dict[Path, str]:
     """The two generated files and their text."""
     return {folder / "comparison.md": comparison(folder), folder / "runs.md": run_summary(folder)}
@@ -138,11 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--copy", type=Path, help="copy finished runs from this folder first")
     parser.add_argument(
+        "--table", action="store_true", help="rewrite results/ablation.json/.md from the files"
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit 1 if comparison.md or runs.md is stale"
     )
     args = parser.parse_args(argv)
     if args.copy is not None:
         print(f"ablation_runs: copied {', '.join(copy_runs(args.copy))}")
+    if args.table:
+        write_table(table_from_files())
+        print(f"ablation_runs: wrote {TABLE.relative_to(REPO)} and its .md")
     files = generated()
     if args.check:
         stale = [p.name for p, text in files.items() if not p.exists() or p.read_text() != text]

@@ -30,6 +30,19 @@ def test_only_the_listed_rows_lack_run_files() -> None:
     with_files = {p.name.rsplit("-s", 1)[0] for p in ablation_runs.run_folders()}
     assert set(TABLE["table"]) - with_files == set(NOT_RERUN)
     assert with_files <= set(TABLE["table"])
+    assert set(TABLE.get("carried_over", {})) == set(NOT_RERUN)
+
+
+def test_the_table_files_are_what_the_run_files_make() -> None:
+    """``ablation.json`` and ``ablation.md`` are ``--table``'s output, carried rows copied."""
+    data = ablation_runs.table_from_files()
+    assert data == TABLE
+    previous = json.loads(ablation_runs.PREVIOUS.read_text())["table"]
+    for variant in NOT_RERUN:
+        assert TABLE["table"][variant] == previous[variant]
+    cfg = ablation_runs.Config.from_dict(TABLE["config"])
+    md = ablation_runs.TABLE.with_suffix(".md").read_text()
+    assert md == ablation_runs.markdown_table(TABLE["table"], cfg)
 
 
 def test_every_run_of_the_table_has_its_files() -> None:
