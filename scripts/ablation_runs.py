@@ -14,8 +14,8 @@ files is carried over from the previous table and named under ``"carried_over"``
 loss (the value of a network that cannot tell positives from negatives), the first epoch
 whose loss is below it, and the run's measures. ``results/ablation-runs/comparison.md`` sets
 every run beside the values of the table that
-stood before these runs (``results/ablation-2026-11-28.json``, whose seed-1 and seed-2 runs
-were never committed and could not be recreated; README, "Ablation").
+stood before these runs (``results/ablation-2026-11-28.json``, made without per-run files; the
+re-runs equal it: README, "Ablation").
 
     python scripts/ablation_runs.py --copy runs/ablation --table   # after `... ablation`
     python scripts/ablation_runs.py --check                # only compare (a test does this)

@@ -418,8 +418,8 @@ def test_the_reference_lists_exactly_the_default_sets_videos() -> None:
     assert set(reference["sha256"]) == names and len(names) == 500
 
 
-def test_the_manifest_records_whether_the_default_set_matches(tmp_path: Path) -> None:
-    """Only the default options are compared; a small set records nothing."""
+def test_a_non_default_set_records_no_reference_comparison(tmp_path: Path) -> None:
+    """Only the default options are compared: a small set's manifest has no such entry."""
     root = make_synthetic_dataset(
         tmp_path / "s", n_groups=2, clips_per_group=1, test_groups=1, num_frames=8, size=32
     )
