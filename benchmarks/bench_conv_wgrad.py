@@ -133,13 +133,22 @@ def time_layer(layer: dict[str, Any], threads: int, repeat: int, pool: Any) -> d
     return out
 
 
-def body(repeat: int) -> int:
+def one_intra_op_thread() -> None:
+    """Worker initializer: one intra-op thread. torch gives a new thread the process-wide
+    count at its first parallel call, which would override an earlier ``set_num_threads(1)``
+    if the caller changed its own count in between; so that call comes first here."""
     import torch
+
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
+def body(repeat: int) -> int:
 
     busy = warn_if_busy()
     start = time.perf_counter()
     layers = tiny_conv_layers()
-    pool = ThreadPoolExecutor(2, initializer=lambda: torch.set_num_threads(1))
+    pool = ThreadPoolExecutor(2, initializer=one_intra_op_thread)
     rows = []
     for layer in layers:
         t1 = time_layer(layer, 1, repeat, pool)

@@ -251,7 +251,38 @@ def test_conv_wgrad_bench_finds_every_conv_and_times_each_part() -> None:
     assert stem["stride"] == [1, 2, 2] and stem["padding"] == [1, 3, 3]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2, initializer=bench.one_intra_op_thread) as pool:
         times = bench.time_layer(layers[-1], 2, repeat=1, pool=pool)
     assert set(times) == {"fwd", "dgrad", "wgrad", "wgrad_split"}
     assert all(t > 0 for t in times.values())
+
+
+def test_conv_wgrad_bench_workers_use_one_thread_each() -> None:
+    """The ``split`` workers keep one intra-op thread each even when the caller sets its own
+    count after they started (torch sets a new thread's count at its first parallel call from
+    the process-wide one, which a bare ``set_num_threads(1)`` initializer does not prevent)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    bench = load("bench_conv_wgrad")
+    barrier = threading.Barrier(2, timeout=30)
+    with ThreadPoolExecutor(2, initializer=bench.one_intra_op_thread) as pool:
+        for future in [pool.submit(barrier.wait) for _ in range(2)]:
+            future.result()  # both workers started
+        torch.set_num_threads(2)  # the caller changes its count afterwards
+        counts = [f.result() for f in [pool.submit(torch.get_num_threads) for _ in range(4)]]
+    assert counts == [1, 1, 1, 1]
+    assert torch.get_num_threads() == 2
+
+
+def test_thread_ratio_bench_alternates_and_profiles() -> None:
+    """One process's measurement: both thread counts timed, their ratio, the profile rows."""
+    bench = load("bench_thread_ratio")
+    result = bench.child(rounds=1, with_profile=True)
+    assert result["t1_ms_per_sample"] > 0 and result["t2_ms_per_sample"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["t1_ms_per_sample"] / result["t2_ms_per_sample"], rel=0.01
+    )
+    ops = [row["op"] for row in result["profile"]]
+    assert ops[0] == "(all)" and "aten::convolution_backward" in ops
+    assert all(row["t1_ms"] > 0 for row in result["profile"][:3])
