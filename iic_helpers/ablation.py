@@ -38,6 +38,7 @@ __all__ = [
     "run_ablation",
     "aggregate",
     "markdown_table",
+    "missing_measures",
     "run_one",
     "run_metrics",
 ]
@@ -56,8 +57,17 @@ METRICS = ("top1", "top5", "top10", "linear_probe", "finetune", "pretrain_minute
 PAPER_UCF101_TOP1 = {"random": 9.9, "cmc": 26.4, "iic-repeat": 36.5, "iic-shuffle": 34.6}
 
 
-def _complete(results: dict[str, Any]) -> bool:
-    return all(key in results for key in ("retrieval", "linear_probe", "finetune"))
+#: What a finished ablation run's ``results.json`` holds.
+MEASURES: tuple[str, ...] = ("retrieval", "linear_probe", "finetune")
+
+
+def missing_measures(results: dict[str, Any]) -> list[str]:
+    """The measures of :data:`MEASURES` that a run's results lack (empty when it is finished).
+
+    >>> missing_measures({"retrieval": {}, "finetune": {}})
+    ['linear_probe']
+    """
+    return [key for key in MEASURES if key not in results]
 
 
 @locks_run_dir("ablation", lambda root, variant, seed, **_: Path(root) / f"{variant}-s{seed}")
@@ -68,7 +78,7 @@ def run_one(cfg: Config, variant: str, seed: int, root: Path, progress: bool = F
     wanted_epochs = 0 if variant == "random" else vcfg.epochs
     if (run_dir / "results.json").exists():
         done = read_results(run_dir)
-        if _complete(done) and done.get("pretrain_epochs") == wanted_epochs:
+        if not missing_measures(done) and done.get("pretrain_epochs") == wanted_epochs:
             return done
     _require_flow(vcfg, variant)
     checkpoint = None
@@ -125,7 +135,7 @@ def aggregate(root: Path, variants: Sequence[str], seeds: Sequence[int]) -> dict
         runs = []
         for seed in seeds:
             run_dir = root / f"{variant}-s{seed}"
-            if (run_dir / "results.json").exists() and _complete(read_results(run_dir)):
+            if (run_dir / "results.json").exists() and not missing_measures(read_results(run_dir)):
                 runs.append((seed, run_metrics(read_results(run_dir))))
         if not runs:
             continue

@@ -29,7 +29,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from iic_helpers.ablation import aggregate, markdown_table, run_metrics
+from iic_helpers.ablation import aggregate, markdown_table, missing_measures, run_metrics
+from iic_helpers.checkpoint import atomic_write_text
 from iic_helpers.config import Config
 from iic_helpers.runs import read_csv_rows
 from iic_helpers.train import uniform_loss
@@ -126,8 +127,8 @@ def table_from_files(folder: Path = FOLDER, previous: Path = PREVIOUS) -> dict:
 def write_table(data: dict, out: Path = TABLE) -> None:
     """``results/ablation.json`` and the README's table ``results/ablation.md``."""
     cfg = Config.from_dict(data["config"])
-    out.write_text(json.dumps(data, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown_table(data["table"], cfg))
+    atomic_write_text(out, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), markdown_table(data["table"], cfg))
 
 
 def generated(folder: Path = FOLDER) -> dict[Path, str]:
@@ -144,7 +145,7 @@ def copy_runs(source: Path, folder: Path = FOLDER) -> list[str]:
     copied = []
     for run in run_folders(source):
         results = json.loads((run / "results.json").read_text())
-        missing = [k for k in ("retrieval", "linear_probe", "finetune") if k not in results]
+        missing = missing_measures(results)
         if missing:
             raise SystemExit(
                 f"ablation_runs: {run} is unfinished (no {', '.join(missing)} in results.json): "

@@ -1,9 +1,11 @@
 """Is a generated synthetic set the one the shipped results were made on? (SHA-256 per video)
 
-The synthetic videos are rendered with numpy float32 math, and numpy's vectorized
-transcendental functions (``cos``, ``sin``, ``hypot``, ``power``) round differently on an
-AVX-512 CPU than on an AVX2-only one. For the default set this changes one pixel by one grey
-level in a handful of videos, and 4 of the 500 encoded files differ. Training amplifies such
+The synthetic videos are rendered with numpy float32 math, and numpy picks its vectorized
+kernels by CPU: with its AVX-512 kernels disabled (as on an AVX2-only CPU) the rendering
+rounds differently (which functions was not narrowed down). For the default set this changed
+one pixel by one grey level in each of the videos compared, and 4 of the 500 encoded files
+differ. Another build of the encoder (PyAV / FFmpeg) could change the bytes too; the check
+below does not depend on the cause. Training amplifies such
 differences (the README's ablation runs and shipped checkpoints change beyond their printed
 digits), so :func:`~iic_helpers.data.synthetic.make_synthetic_dataset` compares what it wrote
 with the digests of the set those results were made on (``synthetic_reference.json``, made
@@ -72,7 +74,8 @@ def warn_if_not_reference(
         warnings.warn(
             f"{len(differing)} of {len(ref['sha256'])} videos in {root} differ from the set the "
             f"shipped checkpoints and the README's tables were made on ({ref['made_on']}): "
-            f"{shown}. numpy's vectorized float32 functions round differently on this CPU, so "
+            f"{shown}. Rendering rounds differently on some CPUs (numpy's vectorized kernels "
+            "depend on the instruction set), and other encoder builds may write other bytes; "
             "training on this set gives other numbers than the shipped runs and the README's "
             "tables, by more than their last digit (README, 'Same data on every CPU?').",
             SyntheticDataWarning,
