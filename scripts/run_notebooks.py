@@ -158,23 +158,42 @@ def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
 
 
 #: Seconds a cell may run in quick mode (the test suite) before it counts as hung; quick
-#: cells take seconds. Full-mode cells have no limit (``TRAIN = "full"`` trains for minutes).
+#: cells take seconds. Full-mode cells have no limit (``TRAIN = "full"`` trains for minutes),
+#: except cells that build interactive widgets (:data:`WIDGET_CELL_TIMEOUT`).
 QUICK_CELL_TIMEOUT = 300
+#: Seconds a cell that builds an interactive widget may run in any mode before it counts as
+#: hung (such cells take seconds; it is where jupyter/nbclient#312 was seen, in full mode too).
+WIDGET_CELL_TIMEOUT = 300
+#: Words in a cell's source that mark it as building an interactive widget.
+WIDGET_MARKERS = ("ipywidgets", "widgets.", "interact(", "clip_viewer(")
+
+
+def cell_timeout(source: str, quick: bool) -> int | None:
+    """Seconds ``source``'s cell may run before it counts as hung (``None``: no limit).
+
+    >>> cell_timeout("import ipywidgets as widgets", quick=False)
+    300
+    >>> cell_timeout("pretrain(cfg)", quick=False) is None
+    True
+    """
+    if any(marker in source for marker in WIDGET_MARKERS):
+        return WIDGET_CELL_TIMEOUT
+    return QUICK_CELL_TIMEOUT if quick else None
 
 
 def execute(
     notebook: Path,
     target: Path,
     parameters: dict[str, Any] | None = None,
-    cell_timeout: float | None = None,
+    quick: bool = False,
     cwd: Path = NOTEBOOKS,
 ) -> None:
     """Execute ``notebook`` into ``target`` with papermill; retry once if a cell hangs.
 
     nbclient can wait forever for a kernel message when a cell creates ipywidgets (an open
-    nbclient issue, jupyter/nbclient#312: the kernel is idle, the client still waits), so
-    with ``cell_timeout`` a cell that runs longer counts as hung: the notebook is executed
-    once more, from the start, in a fresh kernel, and a second hang is an error.
+    nbclient issue, jupyter/nbclient#312: the kernel is idle, the client still waits), so a
+    cell that runs longer than :func:`cell_timeout` allows counts as hung: the notebook is
+    executed once more, from the start, in a fresh kernel, and a second hang is an error.
     """
     import papermill
     from nbclient.exceptions import CellTimeoutError
@@ -188,14 +207,14 @@ def execute(
                 cwd=str(cwd),
                 kernel_name="python3",
                 progress_bar=False,
-                execution_timeout=cell_timeout,
+                timeout_func=lambda cell: cell_timeout(cell.source, quick),
             )
             return
         except CellTimeoutError:
             if attempt == 2:
                 raise
             print(
-                f"run_notebooks: a cell of {notebook.name} ran over {cell_timeout} s (a hung "
+                f"run_notebooks: a cell of {notebook.name} ran over its time limit (a hung "
                 "kernel connection, jupyter/nbclient#312?): executing it again",
                 flush=True,
             )
@@ -227,7 +246,7 @@ def run_all(
             nb,
             target,
             parameters=None if in_place else {"RUN_ROOT": str(run_root), "QUICK": quick},
-            cell_timeout=QUICK_CELL_TIMEOUT if quick else None,
+            quick=quick,
         )
         seconds = time.perf_counter() - start
         record_provenance(target, quick, seconds)

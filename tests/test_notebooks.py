@@ -162,16 +162,47 @@ def test_a_hung_cell_is_executed_again_once(monkeypatch, tmp_path: Path) -> None
     calls = []
 
     def fake_execute(*args, **kwargs):
-        calls.append(kwargs["execution_timeout"])
+        calls.append(kwargs["timeout_func"])
         if len(calls) <= failures:
             raise CellTimeoutError("A cell timed out")
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
     failures = 1
-    run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", cell_timeout=7)
-    assert calls == [7, 7]
+    run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", quick=True)
+    assert len(calls) == 2
     calls.clear()
     failures = 2
     with pytest.raises(CellTimeoutError):
-        run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", cell_timeout=7)
-    assert calls == [7, 7]
+        run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", quick=True)
+    assert len(calls) == 2
+
+
+def test_widget_cells_have_a_time_limit_in_full_mode_too(monkeypatch, tmp_path: Path) -> None:
+    """Full mode (``make tutorial``): training cells may run as long as they need, a cell that
+    builds widgets is limited (the nbclient#312 hang was seen there in full mode); quick mode
+    limits every cell. The limit reaches nbclient as ``timeout_func`` of the cell."""
+    import nbformat
+    import papermill
+
+    seen = {}
+
+    def fake_execute(*args, **kwargs):
+        seen["timeout_func"] = kwargs["timeout_func"]
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    widget = nbformat.v4.new_code_cell("import ipywidgets as widgets\nwidgets.interact(f)")
+    training = nbformat.v4.new_code_cell("pretrain(cfg, RUN_ROOT)")
+    run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", quick=False)
+    timeout = seen["timeout_func"]
+    assert timeout(widget) == run_notebooks.WIDGET_CELL_TIMEOUT
+    assert timeout(training) is None
+    run_notebooks.execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", quick=True)
+    assert seen["timeout_func"](training) == run_notebooks.QUICK_CELL_TIMEOUT
+    # the notebooks' widget cells are recognised
+    sources = [
+        c.source
+        for path in sorted((REPO / "notebooks").glob("0*.ipynb"))
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code"
+    ]
+    assert sum(run_notebooks.cell_timeout(src, False) is not None for src in sources) >= 2

@@ -109,7 +109,7 @@ def test_student_notebook_stops_at_its_first_blank(path: Path, quick_tutorial: P
             path,
             out,
             parameters={"RUN_ROOT": str(quick_tutorial), "QUICK": True},
-            cell_timeout=run_notebooks.QUICK_CELL_TIMEOUT,
+            quick=True,
             cwd=path.parent,
         )
     executed = nbformat.read(out, as_version=4)
