@@ -144,7 +144,6 @@ def one_intra_op_thread() -> None:
 
 
 def body(repeat: int) -> int:
-
     busy = warn_if_busy()
     start = time.perf_counter()
     layers = tiny_conv_layers()

@@ -50,9 +50,6 @@ def _both(native: float, avx2: float, digits: int = 2) -> str:
     return f"{native:.{digits}f}x / {avx2:.{digits}f}x"
 
 
-BENCH_THREAD_RATIO_COMMAND = "`bench_thread_ratio.py`"
-
-
 def thread_ratios(avx2: bool) -> list[float]:
     """Every process's two-thread speed-up in ``thread_ratio*.json`` of one ISA (all runs)."""
     suffix = "_avx2.json" if avx2 else ".json"
@@ -127,7 +124,7 @@ def benchmark_headlines() -> dict[str, str]:
         ),
         "kinetics original": f"would need {original_gb:.0f} GB",
         "two threads, many processes": (
-            f"({BENCH_THREAD_RATIO_COMMAND}, {len(ratios[1])} processes per ISA), the "
+            f"(`bench_thread_ratio.py`, {len(ratios[1])} processes per ISA), the "
             f"two-thread step is {_both(*map(statistics.median, ratios))} in the median "
             f"(AVX2 from {min(ratios[1]):.2f}x to {max(ratios[1]):.2f}x)"
         ),
