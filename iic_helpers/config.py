@@ -92,6 +92,9 @@ class Config:
     channels_last: bool = True  # channels_last_3d pretraining, CPU and CUDA (benchmarks/)
     sync_batchnorm: bool = False  # torchrun: BatchNorm over the global batch (CUDA only)
     cpu_bf16: bool = False  # bf16 autocast on the CPU as well (off: benchmarks/RESULTS.md)
+    # CPU, 2 or 3 threads: each view's backward pass on its own one-thread worker, summed in
+    # a fixed order (iic_helpers.parallel_backward; benchmarks/RESULTS.md)
+    cpu_parallel_backward: bool = True
     save_every: int = 1
 
     def to_dict(self) -> dict[str, Any]:

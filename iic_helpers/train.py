@@ -50,6 +50,7 @@ from .negatives import (
     shuffle_chunk_order,
     shuffle_chunks,
 )
+from .parallel_backward import MAX_VIEWS, parallel_backward
 from .runs import locks_run_dir, pretrain_run_dir, read_csv_rows, write_csv_rows
 from .views import residual
 
@@ -66,6 +67,7 @@ __all__ = [
     "train_list_fingerprint",
     "negative_fn_name",
     "uses_bf16",
+    "uses_parallel_backward",
     "pretrain_step",
     "wrap_data_parallel",
     "uniform_loss",
@@ -158,6 +160,12 @@ class PretrainState:
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
         )
+        #: what the optimiser trains; the step's loss reaches them only through the features
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if any(True for _ in self.contrast.parameters()) or any(
+            True for _ in self.head.parameters()
+        ):
+            raise RuntimeError("the memory bank and the centring head must hold no parameters")
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
         )
@@ -356,9 +364,35 @@ def pretrain_step(
     if not math.isfinite(stats["loss"]):
         raise NonFiniteLossError(f"loss is {stats['loss']}")
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    graphs: list[torch.Tensor] = []  # each encoded view with a gradient, once (view2 "rgb")
+    for feat in (feat_v1, feat_v2, feat_neg):
+        if feat is not None and feat.requires_grad and all(feat is not g for g in graphs):
+            graphs.append(feat)
+    if uses_parallel_backward(cfg, device, ctx, len(graphs)):
+        parallel_backward(loss, graphs, state.params)
+    else:
+        loss.backward()
     state.optimizer.step()
     return stats
+
+
+def uses_parallel_backward(
+    cfg: Config, device: torch.device, ctx: DistContext | None, n_graphs: int
+) -> bool:
+    """Whether a step's backward pass runs one view per one-thread worker
+    (:mod:`~iic_helpers.parallel_backward`): ``cpu_parallel_backward``, on the CPU, in fp32,
+    in one process, with at least two views that have a gradient, and with 2 or 3 intra-op
+    threads (:data:`~iic_helpers.parallel_backward.MAX_VIEWS`): the workers then use no more
+    cores than the step's own threads would. With more threads (not measured) the plain
+    ``loss.backward()`` keeps every thread busy."""
+    return (
+        cfg.cpu_parallel_backward
+        and device.type == "cpu"
+        and ctx is None
+        and not uses_bf16(cfg, device)
+        and 2 <= torch.get_num_threads() <= MAX_VIEWS
+        and n_graphs >= 2
+    )
 
 
 def negative_fn_name(fn: NegativeFn) -> str:
