@@ -14,10 +14,18 @@ on its own worker thread with **one** intra-op thread, and sums the views' param
 gradients **in a fixed order**: the order in which ``loss.backward()`` accumulates them (the
 last encoded view first), so with one thread everywhere the gradients are bitwise those of
 ``loss.backward()`` (a test checks this), and with more they are deterministic.
+
+The workers allocate the backward pass's buffers in their own glibc malloc arenas, which
+return freed memory to the system after every step, so the next step faults every page in
+again (measured: 5.6x the page faults of ``loss.backward()`` and a slower epoch than it).
+So the first use calls :func:`keep_freed_memory`: glibc keeps up to 256 MiB of freed
+memory for reuse and serves blocks up to 32 MiB from its arenas, for the whole process.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import threading
 from collections.abc import Sequence
@@ -25,10 +33,35 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-__all__ = ["MAX_VIEWS", "parallel_backward", "worker_pool"]
+__all__ = ["MAX_VIEWS", "keep_freed_memory", "parallel_backward", "worker_pool"]
 
 #: the most graphs a step has (RGB, view 2, intra-negative): one worker each
 MAX_VIEWS = 3
+#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+TRIM_THRESHOLD_BYTES = 256 * 2**20
+MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's largest allowed value on 64-bit systems
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse (whole process; once). True if set.
+
+    ``M_TRIM_THRESHOLD`` = 256 MiB (free memory is returned to the system only above
+    that) and ``M_MMAP_THRESHOLD`` = 32 MiB (smaller blocks come from the arenas, not from a
+    fresh ``mmap`` each time). Without glibc (macOS, Windows, musl) nothing is changed.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+    except (OSError, TypeError):
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc only: other mallopts differ
+        return False
+    mallopt = libc.mallopt
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
 
 
 def _start_one_thread_worker(barrier: threading.Barrier) -> None:
@@ -46,9 +79,11 @@ def _start_one_thread_worker(barrier: threading.Barrier) -> None:
 def worker_pool() -> ThreadPoolExecutor:
     """The process's :data:`MAX_VIEWS` backward workers, each with one intra-op thread.
 
-    Created on first use; ``set_num_threads(1)`` in a worker also lowers torch's
-    process-wide default for threads started later, so the caller's count is written back.
+    Created on first use, after :func:`keep_freed_memory`; ``set_num_threads(1)`` in a
+    worker also lowers torch's process-wide default for threads started later, so the
+    caller's count is written back.
     """
+    keep_freed_memory()
     caller_threads = torch.get_num_threads()
     pool = ThreadPoolExecutor(MAX_VIEWS, thread_name_prefix="iic-backward")
     barrier = threading.Barrier(MAX_VIEWS)

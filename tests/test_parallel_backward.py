@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,12 @@ import torch
 
 import iic_helpers.train as train
 from iic_helpers.config import make_config
-from iic_helpers.parallel_backward import MAX_VIEWS, parallel_backward, worker_pool
+from iic_helpers.parallel_backward import (
+    MAX_VIEWS,
+    keep_freed_memory,
+    parallel_backward,
+    worker_pool,
+)
 from tests.conftest import small_config
 
 N_DATA = 16
@@ -157,3 +163,10 @@ def test_view_count_is_checked() -> None:
         parallel_backward(w.sum(), [], [w])
     with pytest.raises(ValueError, match="1 to 3 views, got 4"):
         parallel_backward(w.sum(), [w * 1] * 4, [w])
+
+
+def test_glibc_keeps_freed_memory_once_the_workers_exist() -> None:
+    """On glibc (Linux) the thresholds are set (mallopt accepted both values); elsewhere
+    nothing is changed and it says so."""
+    worker_pool()
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
