@@ -2,8 +2,11 @@
 
 The tiny preset's real ``pretrain()`` (data loading, views, intra-negatives, three encoder
 passes, memory bank, backward, SGD) runs ``--epochs`` epochs of IIC ("repeat") from the same
-seed once per thread count, each in its own process, so that the thread count and the ISA
+seed once per thread setting, each in its own process, so that the thread count and the ISA
 limits (:data:`iic_helpers.isa.AVX2_ENV`, set before torch is imported) apply from the start.
+A setting is a thread count, ``N``, with the package's defaults (on 2 or 3 threads the views'
+backward passes run on one-thread workers, :mod:`iic_helpers.parallel_backward`), or
+``N-plain``: the same without them (``cpu_parallel_backward=False``, one ``loss.backward()``).
 
 Reported per ISA: seconds per epoch (median of the epochs after the first, which also fills
 the decoded-video cache), the speed-up of each thread count over one thread measured in the
@@ -41,21 +44,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SHIPPED_HISTORY = REPO / "checkpoints" / "tiny-iic-repeat.history.csv"
 
 
-def child(epochs: int, threads: int, out: Path) -> None:
+def parse_setting(setting: str) -> tuple[int, bool]:
+    """``"2"`` -> (2 threads, package defaults); ``"2-plain"`` -> (2, no parallel backward)."""
+    count, _, suffix = setting.partition("-")
+    if not count.isdigit() or int(count) < 1 or suffix not in ("", "plain"):
+        raise ValueError(f"a thread setting is N or N-plain (N >= 1), got {setting!r}")
+    return int(count), suffix != "plain"
+
+
+def child(epochs: int, setting: str, out: Path) -> None:
     """Run in a child process: pretrain ``epochs`` epochs and write the history as JSON."""
     import torch
 
     from iic_helpers.config import make_config
-    from iic_helpers.train import pretrain, read_history
+    from iic_helpers.train import pretrain, read_history, uses_parallel_backward
 
+    threads, parallel = parse_setting(setting)
     torch.set_num_threads(threads)
-    cfg = make_config("tiny", seed=0, epochs=epochs, intra_negative="repeat")
+    cfg = make_config(
+        "tiny", seed=0, epochs=epochs, intra_negative="repeat", cpu_parallel_backward=parallel
+    )
     step_losses = first_step_losses(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         run = pretrain(cfg, Path(tmp) / "run", progress=False)
         rows = read_history(run)
+    import resource
+
     payload = {
+        "minor_page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt,
         "threads": torch.get_num_threads(),
+        "parallel_backward": uses_parallel_backward(cfg, torch.device("cpu"), None, 3),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "step_losses": step_losses,
         "rows": rows,
@@ -83,7 +101,7 @@ def first_step_losses(cfg: Any, steps: int = 3) -> list[float]:
     return losses
 
 
-def run_child(epochs: int, threads: int, isa: str) -> dict[str, Any]:
+def run_child(epochs: int, setting: str, isa: str) -> dict[str, Any]:
     env = dict(os.environ)
     for name in (*AVX2_ENV, "NPY_DISABLE_CPU_FEATURES"):
         env.pop(name, None)
@@ -91,7 +109,7 @@ def run_child(epochs: int, threads: int, isa: str) -> dict[str, Any]:
         env = avx2_env(env)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "history.json"
-        command = [sys.executable, __file__, "--child", str(epochs), str(threads), str(out)]
+        command = [sys.executable, __file__, "--child", str(epochs), setting, str(out)]
         subprocess.run(command, env=env, check=True, cwd=REPO)
         result = json.loads(out.read_text())
     if isa == "avx2" and result["cpu_capability"] != "AVX2":
@@ -110,7 +128,7 @@ def shipped_rows() -> list[dict[str, float]]:
     return read_csv_rows(SHIPPED_HISTORY) if SHIPPED_HISTORY.exists() else []
 
 
-def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, Any]:
+def run(epochs: int, settings: Sequence[str], isas: Sequence[str]) -> dict[str, Any]:
     from _common import command_line, machine_info, warn_if_busy, write_json
 
     busy = warn_if_busy()
@@ -119,8 +137,8 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
     rows_out: list[dict[str, Any]] = []
     for isa in isas:
         baseline = None
-        for count in threads:
-            result = run_child(epochs, count, isa)
+        for setting in settings:
+            result = run_child(epochs, setting, isa)
             history = result["rows"]
             per_epoch = statistics.median(r["seconds"] for r in history[1:] or history)
             if baseline is None:
@@ -131,6 +149,8 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
                 "isa": isa,
                 "cpu_capability": result["cpu_capability"],
                 "threads": result["threads"],
+                "parallel_backward": result["parallel_backward"],
+                "minor_page_faults": result["minor_page_faults"],
                 "epochs": len(history),
                 "s_per_epoch": round(per_epoch, 2),
                 "first_epoch_s": round(history[0]["seconds"], 2),
@@ -145,10 +165,10 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
             }
             rows_out.append(row)
             print(
-                f"{isa:>6} threads {row['threads']}: {row['s_per_epoch']} s/epoch "
-                f"(x{row['speedup_vs_first']} vs {threads[0]} thread), first-steps loss gap "
+                f"{isa:>6} {setting}: {row['s_per_epoch']} s/epoch "
+                f"(x{row['speedup_vs_first']} vs {settings[0]}), first-steps loss gap "
                 f"{row['max_step_loss_gap_vs_first']}, epoch loss gap vs "
-                f"{threads[0]} thread {row['max_loss_gap_vs_first']}, vs shipped "
+                f"{settings[0]} {row['max_loss_gap_vs_first']}, vs shipped "
                 f"{row['max_loss_gap_vs_shipped']}",
                 flush=True,
             )
@@ -168,15 +188,22 @@ def run(epochs: int, threads: Sequence[int], isas: Sequence[str]) -> dict[str, A
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
-        child(int(argv[1]), int(argv[2]), Path(argv[3]))
+        child(int(argv[1]), argv[2], Path(argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--threads", default="1,2", help="comma-separated; the first is the base")
+    parser.add_argument(
+        "--threads",
+        default="1,2-plain,2",
+        help="comma-separated settings, N or N-plain (no parallel backward); the first is the base",
+    )
     parser.add_argument("--isa", choices=("native", "avx2", "both"), default="both")
     args = parser.parse_args(argv)
     isas = ("native", "avx2") if args.isa == "both" else (args.isa,)
-    run(args.epochs, [int(t) for t in args.threads.split(",")], isas)
+    settings = args.threads.split(",")
+    for setting in settings:
+        parse_setting(setting)  # a bad setting fails before any run
+    run(args.epochs, settings, isas)
     return 0
 
 

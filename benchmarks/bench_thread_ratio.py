@@ -7,20 +7,23 @@ times:
 
 * ``--processes`` fresh processes per ISA (native, then limited to AVX2 as in
   ``_common.run_isas``), one after the other;
-* in each, two pretraining states built as ``bench_train_step.py``'s ``ours`` (the package's
-  ``pretrain_step``, ``channels_last_3d``, random clips, batch 16), one stepped with 1
-  thread and one with 2, **alternating step by step** (the order swapped every round), so
-  both see the same machine conditions; ``--rounds`` timed rounds after 2 warm-up rounds;
-* per process: median ms per sample for each, and their ratio; per ISA: the median, minimum
-  and maximum of the processes' ratios.
+* in each, three pretraining states built as ``bench_train_step.py``'s ``ours`` (the
+  package's ``pretrain_step``, ``channels_last_3d``, random clips, batch 16): ``t1`` stepped
+  with 1 thread, ``t2`` with 2 threads and ``cpu_parallel_backward=False`` (one
+  ``loss.backward()``), ``t2+pb`` with 2 threads and the package's default, the views'
+  backward passes on one-thread workers (:mod:`iic_helpers.parallel_backward`). They are
+  stepped **alternately, step by step** (the order reversed every round), so all see the
+  same machine conditions; ``--rounds`` timed rounds after 2 warm-up rounds;
+* per process: median ms per sample for each, and the ratios ``ratio`` = t1 / t2 and
+  ``ratio_pb`` = t1 / t2+pb; per ISA: the median, minimum and maximum of the processes'
+  ratios.
 
 The first process of each ISA also records a per-operator profile (``torch.profiler``, self
-CPU time per step, 1 vs 2 threads): which operators gain from the second thread and which
-do not.
+CPU time per step, t1 vs t2): which operators gain from the second thread and which do not.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_thread_ratio.py                 # both ISAs, ~4 min
+    .venv/bin/python benchmarks/bench_thread_ratio.py                 # both ISAs, ~5 min
     .venv/bin/python benchmarks/bench_thread_ratio.py --isa avx2 --processes 3
     .venv/bin/python benchmarks/bench_thread_ratio.py --processes 8 --label run2
 """
@@ -59,22 +62,26 @@ PROFILE_STEPS = 4
 PROFILE_TOP = 12
 
 
-def _states() -> dict[int, Any]:
-    """Two identical package states (``ours``), one per thread count, and the inputs."""
+#: the timed settings: name -> (intra-op threads, cpu_parallel_backward)
+SETTINGS = {"t1": (1, False), "t2": (2, False), "t2+pb": (2, True)}
+
+
+def _states() -> dict[str, Any]:
+    """Identical package states (``ours``), one per setting of :data:`SETTINGS`."""
     import torch
     from bench_train_step import build_state
 
     states = {}
-    for threads in (1, 2):
-        state = build_state("tiny", N_DATA)
+    for name, (_, parallel) in SETTINGS.items():
+        state = build_state("tiny", N_DATA, cpu_parallel_backward=parallel)
         state.model.to(memory_format=torch.channels_last_3d)  # as pretrain() does
         state.model.train()
         state.head.train()
-        states[threads] = state
+        states[name] = state
     return states
 
 
-def profile_ops(states: dict[int, Any], clips: Any, index: Any) -> list[dict[str, Any]]:
+def profile_ops(states: dict[str, Any], clips: Any, index: Any) -> list[dict[str, Any]]:
     """Self CPU ms per step of the busiest operators with 1 and 2 threads."""
     import torch
     from torch.profiler import profile
@@ -82,7 +89,7 @@ def profile_ops(states: dict[int, Any], clips: Any, index: Any) -> list[dict[str
     from iic_helpers.train import pretrain_step
 
     per_op: dict[str, dict[int, float]] = {}
-    for threads, state in states.items():
+    for threads, state in ((1, states["t1"]), (2, states["t2"])):
         torch.set_num_threads(threads)
         generator = torch.Generator().manual_seed(3)
         with profile() as prof:
@@ -103,32 +110,34 @@ def profile_ops(states: dict[int, Any], clips: Any, index: Any) -> list[dict[str
 
 
 def child(rounds: int, with_profile: bool) -> dict[str, Any]:
-    """One process: alternate 1- and 2-thread steps; ms per sample of each and the ratio."""
+    """One process: alternate the settings step by step; ms per sample of each, the ratios."""
     import torch
 
     from iic_helpers.train import pretrain_step
 
     states = _states()
-    cfg = states[1].cfg
+    cfg = states["t1"].cfg
     shape = (BATCH, 3, cfg.clip_len, cfg.crop, cfg.crop)
     clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
     index = torch.arange(BATCH) % N_DATA
-    generators = {t: torch.Generator().manual_seed(2) for t in states}
-    times: dict[int, list[float]] = {1: [], 2: []}
+    generators = {name: torch.Generator().manual_seed(2) for name in states}
+    times: dict[str, list[float]] = {name: [] for name in states}
     for round_ in range(WARMUP_ROUNDS + rounds):
-        order = (1, 2) if round_ % 2 == 0 else (2, 1)
-        for threads in order:
-            torch.set_num_threads(threads)
+        order = list(SETTINGS) if round_ % 2 == 0 else list(reversed(SETTINGS))
+        for name in order:
+            torch.set_num_threads(SETTINGS[name][0])
             start = time.perf_counter()
-            pretrain_step(states[threads], clips, index, generators[threads])
+            pretrain_step(states[name], clips, index, generators[name])
             if round_ >= WARMUP_ROUNDS:
-                times[threads].append(time.perf_counter() - start)
-    ms = {t: 1000 * statistics.median(v) / BATCH for t, v in times.items()}
+                times[name].append(time.perf_counter() - start)
+    ms = {name: 1000 * statistics.median(v) / BATCH for name, v in times.items()}
     out: dict[str, Any] = {
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "t1_ms_per_sample": round(ms[1], 2),
-        "t2_ms_per_sample": round(ms[2], 2),
-        "ratio": round(ms[1] / ms[2], 3),
+        "t1_ms_per_sample": round(ms["t1"], 2),
+        "t2_ms_per_sample": round(ms["t2"], 2),
+        "t2_pb_ms_per_sample": round(ms["t2+pb"], 2),
+        "ratio": round(ms["t1"] / ms["t2"], 3),
+        "ratio_pb": round(ms["t1"] / ms["t2+pb"], 3),
     }
     if with_profile:
         out["profile"] = profile_ops(states, clips, index)
@@ -145,18 +154,21 @@ def body(processes: int, rounds: int, label: str) -> int:
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(
             f"process {i + 1}/{processes}: 1 thread {result['t1_ms_per_sample']} ms/sample, "
-            f"2 threads {result['t2_ms_per_sample']}, ratio {result['ratio']}",
+            f"2 threads {result['t2_ms_per_sample']} (ratio {result['ratio']}), "
+            f"2 threads + parallel backward {result['t2_pb_ms_per_sample']} "
+            f"(ratio {result['ratio_pb']})",
             flush=True,
         )
         runs.append(result)
-    ratios = [r["ratio"] for r in runs]
-    summary = {
-        "ratio_median": round(statistics.median(ratios), 2),
-        "ratio_min": round(min(ratios), 2),
-        "ratio_max": round(max(ratios), 2),
-        "t1_ms_per_sample_median": round(statistics.median(r["t1_ms_per_sample"] for r in runs), 1),
-        "t2_ms_per_sample_median": round(statistics.median(r["t2_ms_per_sample"] for r in runs), 1),
-    }
+    summary: dict[str, float] = {}
+    for key in ("ratio", "ratio_pb"):
+        ratios = [r[key] for r in runs]
+        summary[f"{key}_median"] = round(statistics.median(ratios), 2)
+        summary[f"{key}_min"] = round(min(ratios), 2)
+        summary[f"{key}_max"] = round(max(ratios), 2)
+    for key in ("t1", "t2", "t2_pb"):
+        values = [r[f"{key}_ms_per_sample"] for r in runs]
+        summary[f"{key}_ms_per_sample_median"] = round(statistics.median(values), 1)
     profile = runs[0].pop("profile")
     print(format_table(profile))
     print("summary:", summary)

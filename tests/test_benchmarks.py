@@ -276,13 +276,26 @@ def test_conv_wgrad_bench_workers_use_one_thread_each() -> None:
 
 
 def test_thread_ratio_bench_alternates_and_profiles() -> None:
-    """One process's measurement: both thread counts timed, their ratio, the profile rows."""
+    """One process's measurement: the three settings timed, their ratios, the profile rows."""
     bench = load("bench_thread_ratio")
     result = bench.child(rounds=1, with_profile=True)
     assert result["t1_ms_per_sample"] > 0 and result["t2_ms_per_sample"] > 0
     assert result["ratio"] == pytest.approx(
         result["t1_ms_per_sample"] / result["t2_ms_per_sample"], rel=0.01
     )
+    assert result["ratio_pb"] == pytest.approx(
+        result["t1_ms_per_sample"] / result["t2_pb_ms_per_sample"], rel=0.01
+    )
     ops = [row["op"] for row in result["profile"]]
     assert ops[0] == "(all)" and "aten::convolution_backward" in ops
     assert all(row["t1_ms"] > 0 for row in result["profile"][:3])
+
+
+def test_pretrain_epochs_thread_settings() -> None:
+    """``--threads`` takes N (package defaults) or N-plain (no parallel backward)."""
+    bench = load("bench_pretrain_epochs")
+    assert bench.parse_setting("1") == (1, True)
+    assert bench.parse_setting("2-plain") == (2, False)
+    for bad in ("two", "2-fast", "0", "-plain"):
+        with pytest.raises(ValueError, match="N or N-plain"):
+            bench.parse_setting(bad)

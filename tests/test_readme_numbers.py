@@ -50,14 +50,16 @@ def _both(native: float, avx2: float, digits: int = 2) -> str:
     return f"{native:.{digits}f}x / {avx2:.{digits}f}x"
 
 
-def thread_ratios(avx2: bool) -> list[float]:
-    """Every process's two-thread speed-up in ``thread_ratio*.json`` of one ISA (all runs)."""
+def thread_ratios(avx2: bool, key: str = "ratio") -> list[float]:
+    """Every process's two-thread speed-up in ``thread_ratio*.json`` of one ISA (all runs):
+    ``ratio`` (one ``loss.backward()``) or ``ratio_pb`` (parallel backward, newer runs)."""
     suffix = "_avx2.json" if avx2 else ".json"
     files = [
         f for f in sorted(BENCH.glob("thread_ratio*.json")) if f.name.endswith("_avx2.json") == avx2
     ]
-    assert files, f"no benchmarks/results/thread_ratio*{suffix}"
-    return [run["ratio"] for f in files for run in json.loads(f.read_text())["runs"]]
+    ratios = [run[key] for f in files for run in json.loads(f.read_text())["runs"] if key in run]
+    assert ratios, f"no {key} in benchmarks/results/thread_ratio*{suffix}"
+    return ratios
 
 
 def benchmark_headlines() -> dict[str, str]:
@@ -71,10 +73,17 @@ def benchmark_headlines() -> dict[str, str]:
     paper = [_step_ratio(n, "paper", "baseline", "ours") for n in steps]
     threads = [_step_ratio(n, "tiny", "ours+t1", "ours") for n in steps]
     epochs = _rows("pretrain_epochs")
-    epoch_2t = [_pick(epochs, isa=isa, threads=2)["speedup_vs_first"] for isa in ("native", "avx2")]
+    epoch_2t, epoch_pb = (
+        [
+            _pick(epochs, isa=isa, threads=2, parallel_backward=pb)["speedup_vs_first"]
+            for isa in ("native", "avx2")
+        ]
+        for pb in (False, True)
+    )
     bf16_avx2 = _pick(_rows("train_step_avx2"), model="tiny", variant="bf16")["speedup"]
     wgrad = _pick(_rows("conv_wgrad_avx2"), layer="conv2.block1.conv1.temporal_spatial_conv")
     ratios = [thread_ratios(avx2) for avx2 in (False, True)]
+    ratios_pb = [thread_ratios(avx2, "ratio_pb") for avx2 in (False, True)]
     compiled = {r["variant"]: r for r in _rows("compile/train_step")}
     compile_gain = compiled["ours"]["ms_per_sample"] / compiled["ours+compile"]["ms_per_sample"]
     compile_s = compiled["ours+compile"]["first_step_s"]
@@ -104,7 +113,8 @@ def benchmark_headlines() -> dict[str, str]:
         "tiny, two threads": f"{_both(*tiny_2t)} on two",
         "paper model": f"{_both(*paper)} for the paper model",
         "two threads, step": f"the tiny step {_both(*threads)}",
-        "two threads, epoch": f"a whole tiny epoch {_both(*epoch_2t)}",
+        "two threads, epoch": f"a whole tiny epoch {_both(*epoch_2t)} with one `loss.backward()`",
+        "parallel backward, epoch": f"and a whole tiny epoch {_both(*epoch_pb)}",
         "torch.compile": (
             f"no faster on AVX-512 ({compile_gain:.2f}x, after {compile_s:.0f} s of compiling)"
         ),
@@ -127,6 +137,11 @@ def benchmark_headlines() -> dict[str, str]:
             f"(`bench_thread_ratio.py`, {len(ratios[1])} processes per ISA), the "
             f"two-thread step is {_both(*map(statistics.median, ratios))} in the median "
             f"(AVX2 from {min(ratios[1]):.2f}x to {max(ratios[1]):.2f}x)"
+        ),
+        "parallel backward, many processes": (
+            f"in {len(ratios_pb[1])} processes per ISA the step with it is "
+            f"{_both(*map(statistics.median, ratios_pb))} faster than one thread in the median "
+            f"(AVX2 from {min(ratios_pb[1]):.2f}x to {max(ratios_pb[1]):.2f}x)"
         ),
         "avx2 weight gradient": (
             f"{wgrad['wgrad_t1_ms']:.1f} ms with one thread, {wgrad['wgrad_t2_ms']:.1f} with two"
