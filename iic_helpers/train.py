@@ -382,8 +382,8 @@ def uses_parallel_backward(
     """Whether a step's backward pass runs one view per one-thread worker
     (:mod:`~iic_helpers.parallel_backward`): ``cpu_parallel_backward``, on the CPU, in fp32,
     in one process, with at least two views that have a gradient, and with 2 or 3 intra-op
-    threads (:data:`~iic_helpers.parallel_backward.MAX_VIEWS`): the workers then use no more
-    cores than the step's own threads would. With more threads (not measured) the plain
+    threads (measured with 2): the two or three one-thread workers then share the cores
+    the step's own threads would use. With more threads (not measured) the plain
     ``loss.backward()`` keeps every thread busy."""
     return (
         cfg.cpu_parallel_backward
