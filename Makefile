@@ -24,7 +24,7 @@ tutorial: setup
 ## test: the whole test suite (notebooks executed in quick mode) and ruff
 test: setup
 	$(BIN)/ruff check .
-	IIC_QUICK=1 $(BIN)/python -m pytest -q
+	IIC_QUICK=1 $(BIN)/python -m pytest -q -n 2
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check iic_helpers tests scripts

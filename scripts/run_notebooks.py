@@ -17,12 +17,14 @@ writes each notebook's wall time with the machine (:func:`timing_record`), the i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +163,15 @@ def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
 #: cells take seconds. Full-mode cells have no limit (``TRAIN = "full"`` trains for minutes),
 #: except cells that build interactive widgets (:data:`WIDGET_CELL_TIMEOUT`).
 QUICK_CELL_TIMEOUT = 300
-#: Seconds a cell that builds an interactive widget may run in any mode before it counts as
-#: hung (such cells take seconds; it is where jupyter/nbclient#312 was seen, in full mode too).
+#: Seconds a cell that builds an interactive widget may run before it counts as hung, in full
+#: mode and in quick mode: such cells take seconds (at most ~5 s measured, on an emulated
+#: AVX2 CPU with the test suite's second worker beside them), and it is where
+#: jupyter/nbclient#312 was seen, in full mode too, more often on a busy machine.
 WIDGET_CELL_TIMEOUT = 300
+QUICK_WIDGET_CELL_TIMEOUT = 60
+#: How many times a notebook is executed at most when cells hang (each time from the start,
+#: in a fresh kernel); the last hang is an error.
+ATTEMPTS = 3
 #: Words in a cell's source that mark it as building an interactive widget.
 WIDGET_MARKERS = ("ipywidgets", "widgets.", "interact(", "clip_viewer(")
 
@@ -173,12 +181,58 @@ def cell_timeout(source: str, quick: bool) -> int | None:
 
     >>> cell_timeout("import ipywidgets as widgets", quick=False)
     300
+    >>> cell_timeout("import ipywidgets as widgets", quick=True)
+    60
     >>> cell_timeout("pretrain(cfg)", quick=False) is None
     True
     """
     if any(marker in source for marker in WIDGET_MARKERS):
-        return WIDGET_CELL_TIMEOUT
+        return QUICK_WIDGET_CELL_TIMEOUT if quick else WIDGET_CELL_TIMEOUT
     return QUICK_CELL_TIMEOUT if quick else None
+
+
+#: Longest single wait, in seconds, for a kernel message (see :func:`sliced_get_msg`).
+POLL_SLICE_S = 1.0
+
+
+def sliced_get_msg(get_msg: Any, slice_s: float = POLL_SLICE_S) -> Any:
+    """``get_msg`` (jupyter_client's ``AsyncZMQSocketChannel.get_msg``) waiting in slices of
+    at most ``slice_s`` seconds, each of which looks at the socket afresh.
+
+    Why: nbclient waits for a cell's ``execute_reply`` with one ``get_msg(timeout)`` on the
+    shell channel. Measured in this project: the kernel sent the reply 0.3 s after the cell
+    started, yet the wait ended only when its timeout ran out, 60 s later (a cell with
+    ipywidgets, on a busy machine; with no timeout it waits forever: jupyter/nbclient#312,
+    where a maintainer says ``get_msg`` should return when the message arrives). The message
+    was there all along, so a fresh look every ``slice_s`` seconds finds it. The total wait
+    and its ``Empty`` at the deadline are unchanged.
+    """
+    from queue import Empty
+
+    async def wait(self: Any, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_s if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await get_msg(self, min(slice_s, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return wait
+
+
+@contextlib.contextmanager
+def kernel_messages_polled_in_slices() -> Iterator[None]:
+    """Within the block, every ``AsyncZMQSocketChannel.get_msg`` is :func:`sliced_get_msg`."""
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+    AsyncZMQSocketChannel.get_msg = sliced_get_msg(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        AsyncZMQSocketChannel.get_msg = original  # type: ignore[method-assign]
 
 
 def execute(
@@ -188,34 +242,39 @@ def execute(
     quick: bool = False,
     cwd: Path = NOTEBOOKS,
 ) -> None:
-    """Execute ``notebook`` into ``target`` with papermill; retry once if a cell hangs.
+    """Execute ``notebook`` into ``target`` with papermill; execute it again if a cell hangs.
 
-    nbclient can wait forever for a kernel message when a cell creates ipywidgets (an open
-    nbclient issue, jupyter/nbclient#312: the kernel is idle, the client still waits), so a
-    cell that runs longer than :func:`cell_timeout` allows counts as hung: the notebook is
-    executed once more, from the start, in a fresh kernel, and a second hang is an error.
+    nbclient could wait for a kernel message long after it had arrived, until its timeout
+    or forever (jupyter/nbclient#312, seen after cells with ipywidgets), so messages are
+    awaited in slices (:func:`kernel_messages_polled_in_slices`). Should a cell still run
+    longer than :func:`cell_timeout` allows, it counts as hung: the notebook is executed
+    again, from the start, in a fresh kernel, up to `ATTEMPTS` times in all; the last hang
+    is an error. Each hang is reported on standard output with the cell's start.
     """
     import papermill
     from nbclient.exceptions import CellTimeoutError
 
-    for attempt in (1, 2):
+    for attempt in range(1, ATTEMPTS + 1):
         try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(target),
-                parameters=parameters,
-                cwd=str(cwd),
-                kernel_name="python3",
-                progress_bar=False,
-                timeout_func=lambda cell: cell_timeout(cell.source, quick),
-            )
+            with kernel_messages_polled_in_slices():
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(target),
+                    parameters=parameters,
+                    cwd=str(cwd),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    timeout_func=lambda cell: cell_timeout(cell.source, quick),
+                )
             return
-        except CellTimeoutError:
-            if attempt == 2:
+        except CellTimeoutError as error:
+            if attempt == ATTEMPTS:
                 raise
+            cell = str(error).split("Here is a preview of the cell contents:")[-1].strip()
             print(
-                f"run_notebooks: a cell of {notebook.name} ran over its time limit (a hung "
-                "kernel connection, jupyter/nbclient#312?): executing it again",
+                f"run_notebooks: HUNG CELL: a cell of {notebook.name} ran over its time limit "
+                f"(a hung kernel connection, jupyter/nbclient#312?): executing the notebook "
+                f"again (attempt {attempt + 1} of {ATTEMPTS}); the cell: {cell[:300]!r}",
                 flush=True,
             )
 

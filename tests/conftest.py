@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +19,80 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+
+
+#: The test files that use the session fixture ``quick_tutorial`` (one quick-mode run of every
+#: notebook, the suite's longest step): under pytest-xdist they go to one worker, first, so
+#: the notebooks run once while the other worker takes the rest of the suite.
+NOTEBOOK_TEST_FILES = ("tests/test_notebooks.py", "tests/test_student.py")
+#: The next-slowest files (30 s to 3 min each on one thread), handed out right after the
+#: notebooks so that short files fill the end of the run; only the order depends on this list.
+SLOW_TEST_FILES = (
+    "tests/test_paper_real_footage.py",
+    "tests/test_shipped_checkpoints.py",
+    "tests/test_benchmarks.py",
+    "tests/test_distributed.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``pytest -n 2``).
+
+    In the controlling process: write the default synthetic dataset (``data/synthetic``)
+    once, before any worker starts; many tests and the quick-mode notebooks read it, and two
+    workers that found it missing would write it at the same time.
+
+    In each worker: one intra-op thread (``OMP_NUM_THREADS=1``, set before torch is
+    imported, and inherited by the notebook kernels and command lines the tests start). Two
+    workers with torch's default of one thread per core would put four busy threads on two
+    cores, and torch's threads spin while they wait: measured, the whole suite then took
+    longer than on one process. A test that needs two threads sets them itself.
+    """
+    if not getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    if hasattr(config, "workerinput"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        return
+    from iic_helpers.config import make_config
+    from iic_helpers.data import make_synthetic_dataset, resolve_data_root
+
+    make_synthetic_dataset(resolve_data_root(make_config("tiny").data_root))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For ``-n N`` (``--dist load``, xdist's default) and ``--dist loadfile``: one test file
+    per work unit (module fixtures are made once), except that the files of
+    `NOTEBOOK_TEST_FILES` form one unit; units are handed out in collection order (see
+    `pytest_collection_modifyitems`), not xdist's largest-first."""
+    if config.getvalue("dist") not in ("load", "loadfile"):
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False
+
+    class NotebookFilesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "notebooks" if scope in NOTEBOOK_TEST_FILES else scope
+
+    return NotebookFilesTogether(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker: the `NOTEBOOK_TEST_FILES` first, then the `SLOW_TEST_FILES`, then
+    the rest in their usual order (work units are handed out in collection order; longest
+    first keeps both workers busy to the end). The sort is stable and the same in every
+    worker, as xdist requires."""
+    if not hasattr(config, "workerinput"):
+        return
+    first = (*NOTEBOOK_TEST_FILES, *SLOW_TEST_FILES)
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return first.index(path) if path in first else len(first)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +163,9 @@ def quick_tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for line in result.stdout.splitlines():
+        if "HUNG CELL" in line:  # executed again and passed: shown in pytest's warning summary
+            warnings.warn(line, stacklevel=1)
     return root
 
 
@@ -129,7 +208,8 @@ def chromium_tab(width: int, height: int) -> Iterator[BrowserTab]:
 @pytest.fixture(scope="module", autouse=True)
 def _restore_torch_threads():
     """A module that sets torch's thread count (e.g. one thread, to match a file made that
-    way) gets it back at its end, so later modules run with the default (every core)."""
+    way) gets it back at its end, so later modules run with the default (every core; one
+    in a pytest-xdist worker, see `pytest_configure`)."""
     import torch
 
     threads = torch.get_num_threads()

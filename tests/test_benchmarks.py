@@ -103,21 +103,21 @@ def test_custom_step_equals_pretrain_step(nograd: bool, negative_gradient: bool)
     assert losses[2] == pytest.approx(losses[0], rel=1e-5)
 
 
-def test_retrieval_bench_runs_with_identical_hits() -> None:
+def test_retrieval_bench_runs_with_identical_hits(monkeypatch) -> None:
+    """The UCF-sized part runs each method in its own process, as the benchmark does; the
+    Kinetics-sized part (a probe, then the full query set) runs the same worker function in
+    this process (four fewer processes that each import torch: ~20 s of the test suite)."""
     bench = load("bench_retrieval")
-    result = bench.run(
-        nq=40,
-        ng=90,
-        dim=16,
-        classes=5,
-        big_nq=30,
-        big_ng=200,
-        big_dim=8,
-        big_probe_nq=10,
-        ks=(1, 5),
-        verbose=False,
+    result = bench.run(nq=40, ng=90, dim=16, classes=5, big_nq=0, ks=(1, 5), verbose=False)
+    assert set(result) == {"ucf", "matmul"}
+
+    def in_this_process(method, folder, ks, threads, timeout):
+        return bench.worker(method, folder, ks, threads)
+
+    monkeypatch.setattr(bench, "run_in_subprocess", in_this_process)
+    result["kinetics"] = bench.run_big(
+        30, 200, 8, 400, (1, 5), None, 180.0, 10, say=lambda *args: None
     )
-    assert set(result) == {"ucf", "matmul", "kinetics"}
     rows = result["ucf"]["rows"]
     assert [r["method"] for r in rows] == list(bench.METHODS)
     for row in rows:
@@ -232,9 +232,13 @@ def test_gpu_check_functions_run_on_cpu(tmp_path: Path) -> None:
 def test_explorer_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     """The UCF101-scale part at 300 x 64 with 3 thumbnails, and its page in Chromium."""
     root = make_synthetic_dataset(
-        tmp_path / "data", n_groups=9, clips_per_group=1, num_frames=8, size=32,
+        tmp_path / "data",
+        n_groups=9,
+        clips_per_group=1,
+        num_frames=8,
+        size=32,
         classes=("MoveRight", "Grow"),
-    )  # fmt: skip
+    )
     bench = load("bench_explorer")
     (row,) = bench.ucf_scale(300, 64, 3, tmp_path, data_root=root, method="pca")
     assert row["thumbnails"].startswith("3 ") and row["page_MB"] > 1.0
@@ -299,3 +303,29 @@ def test_pretrain_epochs_thread_settings() -> None:
     for bad in ("two", "2-fast", "0", "-plain"):
         with pytest.raises(ValueError, match="N or N-plain"):
             bench.parse_setting(bad)
+
+
+def test_test_suite_bench_reads_pytests_report() -> None:
+    """bench_test_suite.py runs the whole suite (not here): its command and its parser."""
+    bench = load("bench_test_suite")
+    assert bench.pytest_command(0)[-3:] == ["pytest", "-q", "--durations=15"]
+    assert bench.pytest_command(2)[-2:] == ["-n", "2"]
+    text = (
+        "....s.... [100%]\n"
+        "============ slowest 15 durations ============\n"
+        "129.84s setup    tests/test_notebooks.py::test_notebooks_execute_headless_in_quick_mode\n"
+        "60.41s call     tests/test_paper_real_footage.py::test_paper_preset[a b]\n"
+        "  /x/conftest.py:96: UserWarning: run_notebooks: HUNG CELL: a cell of 03.ipynb ran\n"
+        "SKIPPED [1] tests/test_models.py:434: needs CUDA\n"
+        "550 passed, 1 skipped, 194 warnings in 632.54s (0:10:32)\n"
+    )
+    parsed = bench.parse_pytest_output(text)
+    assert parsed["counts"] == {"passed": 550, "skipped": 1, "warnings": 194}
+    assert parsed["pytest_seconds"] == 632.54
+    assert [(d["seconds"], d["phase"]) for d in parsed["slowest"]] == [
+        (129.84, "setup"),
+        (60.41, "call"),
+    ]
+    assert len(parsed["hung_cells"]) == 1
+    failed = bench.parse_pytest_output("=== 2 failed, 548 passed in 700.10s (0:11:40) ===\n")
+    assert failed["counts"] == {"failed": 2, "passed": 548} and failed["pytest_seconds"] == 700.1
