@@ -108,6 +108,8 @@ def benchmark_headlines() -> dict[str, str]:
     bokeh = _pick(explorer["libraries"], library="bokeh")
     plotly = _pick(explorer["libraries"], library="plotly")
     (ucf_explorer,) = explorer["ucf101"]
+    suites = [_rows(n) for n in ("test_suite", "test_suite_avx2")]
+    one, two = ([_pick(rows, workers=w)["tests_minutes"] for rows in suites] for w in (0, 2))
     return {
         "tiny, one thread": f"{_both(*tiny_1t)} for the tiny preset on one thread",
         "tiny, two threads": f"{_both(*tiny_2t)} on two",
@@ -148,6 +150,14 @@ def benchmark_headlines() -> dict[str, str]:
         ),
         "explorer javascript": f"{bokeh['library_js_MB']:.2f} vs {plotly['library_js_MB']:.2f} MB of inlined JavaScript",  # noqa: E501
         "explorer load": f"{bokeh['load_s']:.1f} vs {plotly['load_s']:.1f} s to load",
+        "test count": (
+            f"with `IIC_QUICK=1` ({_pick(suites[0], workers=2)['counts']['passed']} tests and "
+            "doctests, none skipped"
+        ),
+        "test suite": (
+            f"{one[0]:.1f} min in one process and **{two[0]:.1f} min** on two workers on "
+            f"AVX-512, {one[1]:.1f} and **{two[1]:.1f} min** on emulated AVX2"
+        ),
         "explorer projection": f"projected in {ucf_explorer['projection_s']:.0f} s, page {ucf_explorer['page_MB']:.1f} MB",  # noqa: E501
     }
 
@@ -158,7 +168,7 @@ def test_benchmark_headlines_are_the_result_files() -> None:
     assert not wrong, f"README's benchmark headlines differ from benchmarks/results: {wrong}"
 
 
-@pytest.mark.parametrize("name", ["train_step", "data_loading", "retrieval"])
+@pytest.mark.parametrize("name", ["train_step", "data_loading", "retrieval", "test_suite"])
 def test_benchmark_pairs_are_native_and_avx2_runs(name: str) -> None:
     """The README's ``AVX-512 / AVX2`` pairs come from a native file and its AVX2 twin."""
     native = json.loads((BENCH / f"{name}.json").read_text())["machine"]
@@ -171,6 +181,17 @@ def test_benchmark_pairs_are_native_and_avx2_runs(name: str) -> None:
         f"benchmarks/results/{name}_avx2.json is not an AVX2 run: rerun "
         f"benchmarks/bench_{name}.py --isa both"
     )
+
+
+@pytest.mark.parametrize("name", ["test_suite", "test_suite_avx2"])
+def test_the_timed_test_suite_runs_passed(name: str) -> None:
+    """The README's test-suite times are of green runs: ruff and pytest passed, no test
+    failed or was skipped, and no notebook cell hung."""
+    for row in _rows(name):
+        counts = row["counts"]
+        assert (row["returncode"], row["ruff_returncode"]) == (0, 0), (name, row["workers"])
+        assert counts.get("passed", 0) > 500 and not counts.get("failed"), (name, counts)
+        assert not counts.get("skipped") and not row["hung_cells"], (name, row["workers"])
 
 
 def test_pretrain_epochs_has_both_isas() -> None:
