@@ -152,7 +152,7 @@ def benchmark_headlines() -> dict[str, str]:
         "explorer load": f"{bokeh['load_s']:.1f} vs {plotly['load_s']:.1f} s to load",
         "test count": (
             f"with `IIC_QUICK=1` ({_pick(suites[0], workers=2)['counts']['passed']} tests and "
-            "doctests, none skipped"
+            "doctests in the timed runs below, none skipped"
         ),
         "test suite": (
             f"{one[0]:.1f} min in one process and **{two[0]:.1f} min** on two workers on "
