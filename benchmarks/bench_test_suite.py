@@ -16,7 +16,7 @@ first run also writes it.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_test_suite.py                 # ~40 min on 2 cores
+    .venv/bin/python benchmarks/bench_test_suite.py                 # ~30 min on 2 cores
     .venv/bin/python benchmarks/bench_test_suite.py --isa avx2 --workers 2
 """
 

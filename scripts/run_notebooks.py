@@ -163,11 +163,12 @@ def notebooks_in_order(only: list[str] | None = None) -> list[Path]:
 #: cells take seconds. Full-mode cells have no limit (``TRAIN = "full"`` trains for minutes),
 #: except cells that build interactive widgets (:data:`WIDGET_CELL_TIMEOUT`).
 QUICK_CELL_TIMEOUT = 300
-#: Seconds a cell that builds an interactive widget may run before it counts as hung, in full
-#: mode and in quick mode: such cells take seconds (at most ~5 s measured, on an emulated
-#: AVX2 CPU with the test suite's second worker beside them), and it is where
-#: jupyter/nbclient#312 was seen, in full mode too, more often on a busy machine.
+#: Seconds a cell that builds an interactive widget may run in full mode before it counts as
+#: hung: such cells take seconds, and it is where jupyter/nbclient#312 was seen, in full
+#: mode too, more often on a busy machine.
 WIDGET_CELL_TIMEOUT = 300
+#: The same in quick mode (the test suite): at most ~5 s was measured for such a cell, on
+#: an emulated AVX2 CPU with the test suite's second worker beside it.
 QUICK_WIDGET_CELL_TIMEOUT = 60
 #: How many times a notebook is executed at most when cells hang (each time from the start,
 #: in a fresh kernel); the last hang is an error.
