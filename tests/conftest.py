@@ -34,6 +34,9 @@ SLOW_TEST_FILES = (
     "tests/test_distributed.py",
 )
 
+#: Intra-op threads per pytest-xdist worker (default 1; a benchmark sets it to compare).
+WORKER_THREADS_ENV = "IIC_TEST_WORKER_THREADS"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (``make test`` runs ``pytest -n 2``).
@@ -46,12 +49,13 @@ def pytest_configure(config: pytest.Config) -> None:
     imported, and inherited by the notebook kernels and command lines the tests start). Two
     workers with torch's default of one thread per core would put four busy threads on two
     cores, and torch's threads spin while they wait: measured, the whole suite then took
-    longer than on one process. A test that needs two threads sets them itself.
+    longer (``benchmarks/bench_test_suite.py --workers 2,2x2``, which sets
+    `WORKER_THREADS_ENV`). A test that needs two threads sets them itself.
     """
     if not getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         return
     if hasattr(config, "workerinput"):
-        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["OMP_NUM_THREADS"] = os.environ.get(WORKER_THREADS_ENV, "1")
         return
     from iic_helpers.config import make_config
     from iic_helpers.data import make_synthetic_dataset, resolve_data_root

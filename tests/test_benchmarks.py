@@ -322,10 +322,14 @@ def test_test_suite_bench_reads_pytests_report() -> None:
     parsed = bench.parse_pytest_output(text)
     assert parsed["counts"] == {"passed": 550, "skipped": 1, "warnings": 194}
     assert parsed["pytest_seconds"] == 632.54
-    assert [(d["seconds"], d["phase"]) for d in parsed["slowest"]] == [
-        (129.84, "setup"),
-        (60.41, "call"),
+    assert [(d["seconds"], d["phase"], d["test"].split("::")[1]) for d in parsed["slowest"]] == [
+        (129.84, "setup", "test_notebooks_execute_headless_in_quick_mode"),
+        (60.41, "call", "test_paper_preset[a b]"),
     ]
+    assert bench.parse_setting("3x2") == (3, 2)
+    for bad in ("two", "2x0", "0x2", "2x", "-1"):
+        with pytest.raises(ValueError, match="--workers"):
+            bench.parse_setting(bad)
     assert len(parsed["hung_cells"]) == 1
     failed = bench.parse_pytest_output("=== 2 failed, 548 passed in 700.10s (0:11:40) ===\n")
     assert failed["counts"] == {"failed": 2, "passed": 548} and failed["pytest_seconds"] == 700.1

@@ -152,6 +152,12 @@ def _reply_delays(paths: list[Path]) -> float:
     return longest
 
 
+def test_the_committed_notebooks_had_no_stalled_cell() -> None:
+    """The committed outputs (the README's tutorial-time run) were recorded without a cell
+    whose end came long after the kernel's reply (`_reply_delays`)."""
+    assert _reply_delays(NOTEBOOKS) < 20
+
+
 def test_kernel_messages_are_awaited_in_slices_and_keep_their_deadline() -> None:
     """`run_notebooks.sliced_get_msg`: a message that a long wait would miss is found by the
     next slice; with nothing to receive, ``Empty`` comes at the caller's deadline."""
